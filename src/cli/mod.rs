@@ -1,0 +1,97 @@
+//! `dpctl`: the operator's command line. Every subcommand returns an exit code; errors are
+//! messages, never panics or debug dumps.
+
+mod documents;
+mod plan;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Data products on Kubernetes and AWS: plan, validate and (soon) run the operator.
+#[derive(Debug, Parser)]
+#[command(name = "dpctl", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print everything the operator would provision for the given DataProducts (no cluster, no cloud).
+    Plan(PlanArgs),
+    /// Check DataProducts, templates and access requests against the governance rules.
+    Validate(InputArgs),
+    /// Print the CustomResourceDefinitions as multi-document YAML.
+    Crd,
+    /// List the governance rules: each stable rule id with its meaning.
+    Rules,
+}
+
+/// Where documents come from.
+#[derive(Debug, Args, Clone)]
+pub struct InputArgs {
+    /// Files or directories (walked for *.yaml and *.yml) holding any mix of DataProduct,
+    /// DataProductTemplate and DataProductAccess documents; other kinds are skipped.
+    #[arg(short = 'f', long = "filename", required = true, num_args = 1.., value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Where templates named by products are looked up when they are not among the -f documents.
+    #[arg(short = 't', long = "templates", num_args = 1.., value_name = "PATH")]
+    pub templates: Vec<PathBuf>,
+    /// Namespace for namespaced documents that do not set metadata.namespace.
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Yaml)]
+    pub output: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Yaml,
+    Json,
+}
+
+/// Exit code for invalid input files (distinct from 1, governance violations).
+pub const EXIT_INPUT: u8 = 2;
+
+/// Runs dpctl with the process arguments.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    run(cli, &mut std::io::stdout(), &mut std::io::stderr())
+}
+
+/// Runs a parsed command, writing to the given streams (tests capture them).
+pub fn run(cli: Cli, out: &mut dyn std::io::Write, err: &mut dyn std::io::Write) -> ExitCode {
+    let code = match cli.command {
+        Command::Plan(args) => plan::run(&args, out, err),
+        Command::Validate(args) => validate::run(&args, out, err),
+        Command::Crd => write_or_fail(out, err, &crate::crd::crds_yaml()),
+        Command::Rules => {
+            let text: String = crate::governance::RULES
+                .iter()
+                .map(|(id, meaning)| format!("{id:<24} {meaning}\n"))
+                .collect();
+            write_or_fail(out, err, &text)
+        }
+    };
+    ExitCode::from(code)
+}
+
+fn write_or_fail(out: &mut dyn std::io::Write, err: &mut dyn std::io::Write, text: &str) -> u8 {
+    match out.write_all(text.as_bytes()) {
+        Ok(()) => 0,
+        Err(e) => {
+            let _ = writeln!(err, "error: writing output: {e}");
+            1
+        }
+    }
+}

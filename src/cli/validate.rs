@@ -1,0 +1,51 @@
+//! `dpctl validate`: one line per violation, `FILE: spec.path: message [rule-id]`.
+
+use std::io::Write;
+
+use crate::governance::{self, Violation};
+
+use super::{documents, InputArgs, EXIT_INPUT};
+
+pub fn run(args: &InputArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let Some(inputs) = documents::load(args, err) else {
+        return EXIT_INPUT;
+    };
+    let mut lines: Vec<(String, Violation)> = Vec::new();
+    for (t, source) in &inputs.templates {
+        for v in governance::validate_template(t) {
+            lines.push((source.file.display().to_string(), v));
+        }
+    }
+    for (r, source) in &inputs.products {
+        let product = &inputs.world.products[r];
+        for v in governance::validate_product(product, &inputs.world) {
+            lines.push((source.file.display().to_string(), v));
+        }
+    }
+    for (r, v) in governance::validate_set(&inputs.world) {
+        if let Some((_, source)) = inputs.products.iter().find(|(p, _)| p == &r) {
+            lines.push((source.file.display().to_string(), v));
+        }
+    }
+    for (a, source) in &inputs.accesses {
+        for v in governance::validate_access(a, &inputs.world) {
+            lines.push((source.file.display().to_string(), v));
+        }
+    }
+    for (file, v) in &lines {
+        let _ = writeln!(out, "{file}: {v}");
+    }
+    let checked = format!(
+        "{} products, {} templates, {} access requests",
+        inputs.products.len(),
+        inputs.templates.len(),
+        inputs.accesses.len()
+    );
+    if lines.is_empty() {
+        let _ = writeln!(err, "valid: {checked}");
+        0
+    } else {
+        let _ = writeln!(err, "{} violations in {checked}", lines.len());
+        1
+    }
+}

@@ -1,0 +1,420 @@
+//! The pure planner: (product, template, what else is known) → the complete desired state.
+//! `dpctl plan` prints it; the operator applies it. No I/O happens here.
+
+pub mod aws;
+pub mod descriptor;
+pub mod kubernetes;
+pub mod naming;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::EnvVar;
+use serde::Serialize;
+
+pub use aws::AwsResource;
+pub use kubernetes::{KubeObject, ObjectKey};
+pub use naming::Names;
+
+use crate::api::{DataProduct, DataProductAccess, DataProductTemplate, ProductRef, Visibility};
+use aws::{Grant, Grantee, InputRead};
+
+/// Everything the planner may look at besides the product itself: other products (for lineage
+/// and grants), templates, and access requests. The operator fills it from its caches;
+/// `dpctl plan` from the given files.
+#[derive(Debug, Default, Clone)]
+pub struct World {
+    pub products: BTreeMap<ProductRef, DataProduct>,
+    pub templates: BTreeMap<String, DataProductTemplate>,
+    pub accesses: Vec<DataProductAccess>,
+}
+
+impl World {
+    pub fn product_ref(product: &DataProduct) -> ProductRef {
+        ProductRef {
+            namespace: product.metadata.namespace.clone().unwrap_or_default(),
+            name: product.metadata.name.clone().unwrap_or_default(),
+        }
+    }
+
+    pub fn add_product(&mut self, product: DataProduct) {
+        self.products.insert(Self::product_ref(&product), product);
+    }
+
+    pub fn add_template(&mut self, template: DataProductTemplate) {
+        let name = template.metadata.name.clone().unwrap_or_default();
+        self.templates.insert(name, template);
+    }
+
+    pub fn template_of(&self, product: &DataProduct) -> Option<&DataProductTemplate> {
+        self.templates.get(&product.spec.template)
+    }
+
+    /// Derived names of a known product, when its template is known too.
+    pub fn names_of(&self, product: &ProductRef) -> Option<Names> {
+        let p = self.products.get(product)?;
+        Names::derive(p, self.template_of(p)?).ok()
+    }
+}
+
+/// The desired state of one product.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub names: Names,
+    pub kubernetes: Vec<KubeObject>,
+    pub aws: Vec<AwsResource>,
+}
+
+impl Plan {
+    /// All documents in apply order, as JSON values (Kubernetes first, then AWS).
+    pub fn documents(&self) -> Vec<serde_json::Value> {
+        self.kubernetes
+            .iter()
+            .map(|o| o.to_value())
+            .chain(
+                self.aws
+                    .iter()
+                    .map(|a| serde_json::to_value(a).unwrap_or_default()),
+            )
+            .collect()
+    }
+}
+
+/// Why a product could not be planned. Governance reports the same problems with more detail;
+/// the planner refuses rather than guessing.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PlanError {
+    #[error("{path}: {message}")]
+    Names { path: String, message: String },
+    #[error("{0}")]
+    Template(String),
+}
+
+/// Plans one product.
+pub fn plan(
+    product: &DataProduct,
+    template: &DataProductTemplate,
+    world: &World,
+) -> Result<Plan, PlanError> {
+    let names = Names::derive(product, template).map_err(|errors| {
+        let first = errors.into_iter().next().unwrap_or(naming::NameError {
+            path: "spec".into(),
+            message: "names could not be derived".into(),
+        });
+        PlanError::Names {
+            path: first.path,
+            message: first.message,
+        }
+    })?;
+    let me = World::product_ref(product);
+    let reads = input_reads(product, &me, world);
+    let env = pipeline_env(product, &names, world);
+    let descriptor = descriptor::render(product, template, &names, world);
+    let kubernetes = kubernetes::build(product, template, &names, &env, &descriptor)
+        .map_err(PlanError::Template)?;
+    let grants = grants(product, template, &me, world);
+    let aws = aws::build(product, template, &names, &grants, &reads);
+    Ok(Plan {
+        names,
+        kubernetes,
+        aws,
+    })
+}
+
+/// Outputs of `producer` that `consumer` may read: those listed for it among the producer's
+/// approved consumers, or, when the producer is public, every output in a public layer.
+pub fn granted_outputs(
+    producer: &DataProduct,
+    template: &DataProductTemplate,
+    consumer: &ProductRef,
+) -> Vec<String> {
+    let grantable = grantable_outputs(producer, template, Some(consumer));
+    let consumer_id = consumer.to_string();
+    let mut out: Vec<String> = Vec::new();
+    for c in &producer.spec.access.consumers {
+        if c.product.as_deref() == Some(consumer_id.as_str()) {
+            let listed = if c.outputs.is_empty() {
+                grantable.clone()
+            } else {
+                c.outputs.clone()
+            };
+            out.extend(listed.into_iter().filter(|o| grantable.contains(o)));
+        }
+    }
+    if producer.spec.access.visibility == Visibility::Public {
+        out.extend(public_outputs(producer, template));
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Outputs that may be granted to a consumer. Private layers belong to the owning domain, so
+/// products in the producer's own namespace (namespaces are bound to one domain) may be granted
+/// any output; everyone else, IAM principals included, only outputs in public layers.
+pub fn grantable_outputs(
+    producer: &DataProduct,
+    template: &DataProductTemplate,
+    consumer: Option<&ProductRef>,
+) -> Vec<String> {
+    let same_domain = consumer
+        .is_some_and(|c| Some(c.namespace.as_str()) == producer.metadata.namespace.as_deref());
+    if same_domain {
+        producer
+            .spec
+            .outputs
+            .iter()
+            .map(|o| o.name.clone())
+            .collect()
+    } else {
+        public_outputs(producer, template)
+    }
+}
+
+/// Outputs stored in a public layer: the only ones that can be granted outside the domain.
+pub fn public_outputs(product: &DataProduct, template: &DataProductTemplate) -> Vec<String> {
+    product
+        .spec
+        .outputs
+        .iter()
+        .filter(|o| {
+            template
+                .spec
+                .storage
+                .layers
+                .iter()
+                .any(|l| l.name == o.layer && l.visibility == Visibility::Public)
+        })
+        .map(|o| o.name.clone())
+        .collect()
+}
+
+/// What this product's role may read of its inputs: only outputs the producer granted.
+fn input_reads(product: &DataProduct, me: &ProductRef, world: &World) -> Vec<InputRead> {
+    let mut reads = Vec::new();
+    for input in &product.spec.inputs {
+        let (Some(pref), Some(output)) = (
+            input.product.as_deref().and_then(ProductRef::parse),
+            input.output.as_deref(),
+        ) else {
+            continue;
+        };
+        // Reading one's own product needs no grant: its role already covers it.
+        if &pref == me {
+            continue;
+        }
+        let Some(producer) = world.products.get(&pref) else {
+            continue;
+        };
+        let Some(ptemplate) = world.template_of(producer) else {
+            continue;
+        };
+        if !granted_outputs(producer, ptemplate, me)
+            .iter()
+            .any(|o| o == output)
+        {
+            continue;
+        }
+        let Ok(pnames) = Names::derive(producer, ptemplate) else {
+            continue;
+        };
+        let Some(out) = producer.spec.outputs.iter().find(|o| o.name == output) else {
+            continue;
+        };
+        let Some(bucket) = pnames.bucket(&out.layer) else {
+            continue;
+        };
+        let table = pnames.table(output).unwrap_or(output);
+        reads.push(InputRead {
+            database_arn: pnames.glue_arn(&format!("database/{}", pnames.database)),
+            table_arns: vec![pnames.glue_arn(&format!("table/{}/{table}", pnames.database))],
+            bucket_arns: vec![pnames.bucket_arn(bucket)],
+            prefix_arns: vec![format!("{}/{}/*", pnames.bucket_arn(bucket), out.name)],
+        });
+    }
+    reads
+}
+
+/// Grants for approved consumers: those the producer lists, plus, for a public product, every
+/// known access request. Expiry comes from the consumer's access request when there is one.
+fn grants(
+    product: &DataProduct,
+    template: &DataProductTemplate,
+    me: &ProductRef,
+    world: &World,
+) -> Vec<Grant> {
+    let public = public_outputs(product, template);
+    let me_id = me.to_string();
+    let requests: Vec<&DataProductAccess> = world
+        .accesses
+        .iter()
+        .filter(|a| a.spec.product == me_id)
+        .collect();
+    let request_for = |product: Option<&str>, principal: Option<&str>| {
+        requests.iter().find(|a| {
+            (product.is_some() && a.spec.consumer.product.as_deref() == product)
+                || (principal.is_some() && a.spec.consumer.principal.as_deref() == principal)
+        })
+    };
+    let mut grants: Vec<Grant> = Vec::new();
+    for c in &product.spec.access.consumers {
+        let consumer = c.product.as_deref().and_then(ProductRef::parse);
+        let grantable = grantable_outputs(product, template, consumer.as_ref());
+        let mut outputs: Vec<String> = if c.outputs.is_empty() {
+            grantable.clone()
+        } else {
+            c.outputs.clone()
+        };
+        outputs.retain(|o| grantable.contains(o));
+        if outputs.is_empty() {
+            continue;
+        }
+        let principal = c.principal.clone().or_else(|| {
+            c.product
+                .as_deref()
+                .and_then(ProductRef::parse)
+                .and_then(|r| world.names_of(&r))
+                .map(|n| n.role_arn)
+        });
+        let expires = request_for(c.product.as_deref(), c.principal.as_deref())
+            .and_then(|a| a.spec.expires.clone());
+        grants.push(Grant {
+            grantee: Grantee {
+                product: c.product.clone(),
+                principal,
+            },
+            outputs,
+            expires,
+        });
+    }
+    if product.spec.access.visibility == Visibility::Public {
+        for a in requests {
+            let already = grants.iter().any(|g| {
+                (a.spec.consumer.product.is_some() && g.grantee.product == a.spec.consumer.product)
+                    || (a.spec.consumer.principal.is_some()
+                        && g.grantee.principal == a.spec.consumer.principal)
+            });
+            if already {
+                continue;
+            }
+            let mut outputs = if a.spec.outputs.is_empty() {
+                public.clone()
+            } else {
+                a.spec.outputs.clone()
+            };
+            outputs.retain(|o| public.contains(o));
+            if outputs.is_empty() {
+                continue;
+            }
+            let principal = a.spec.consumer.principal.clone().or_else(|| {
+                a.spec
+                    .consumer
+                    .product
+                    .as_deref()
+                    .and_then(ProductRef::parse)
+                    .and_then(|r| world.names_of(&r))
+                    .map(|n| n.role_arn)
+            });
+            grants.push(Grant {
+                grantee: Grantee {
+                    product: a.spec.consumer.product.clone(),
+                    principal,
+                },
+                outputs,
+                expires: a.spec.expires.clone(),
+            });
+        }
+    }
+    grants
+}
+
+/// Environment every pipeline container gets, so pipeline code needs no hard-coded names.
+fn pipeline_env(product: &DataProduct, names: &Names, world: &World) -> Vec<EnvVar> {
+    let var = |name: String, value: String| EnvVar {
+        name,
+        value: Some(value),
+        ..EnvVar::default()
+    };
+    let mut env = vec![
+        var("DP_PRODUCT".into(), names.id.clone()),
+        var("DP_DOMAIN".into(), names.domain.clone()),
+        var("DP_DATABASE".into(), names.database.clone()),
+        var("AWS_REGION".into(), names.region.clone()),
+        var("AWS_DEFAULT_REGION".into(), names.region.clone()),
+    ];
+    for (layer, bucket) in &names.buckets {
+        env.push(var(
+            format!("DP_BUCKET_{}", env_suffix(layer)),
+            bucket.clone(),
+        ));
+    }
+    for output in &product.spec.outputs {
+        let suffix = env_suffix(&output.name);
+        let table = names.table(&output.name).unwrap_or_default();
+        env.push(var(
+            format!("DP_TABLE_{suffix}"),
+            format!("{}.{table}", names.database),
+        ));
+        if let Some(bucket) = names.bucket(&output.layer) {
+            env.push(var(
+                format!("DP_LOCATION_{suffix}"),
+                format!("s3://{bucket}/{}/", output.name),
+            ));
+        }
+    }
+    for input in &product.spec.inputs {
+        let (Some(pref), Some(output)) = (
+            input.product.as_deref().and_then(ProductRef::parse),
+            input.output.as_deref(),
+        ) else {
+            continue;
+        };
+        let suffix = env_suffix(output);
+        let Some(producer) = world.products.get(&pref) else {
+            continue;
+        };
+        let Some(pnames) = world.names_of(&pref) else {
+            continue;
+        };
+        let table = pnames.table(output).unwrap_or(output);
+        env.push(var(
+            format!("DP_INPUT_{suffix}_TABLE"),
+            format!("{}.{table}", pnames.database),
+        ));
+        if let Some(bucket) = producer
+            .spec
+            .outputs
+            .iter()
+            .find(|o| o.name == output)
+            .and_then(|o| pnames.bucket(&o.layer))
+        {
+            env.push(var(
+                format!("DP_INPUT_{suffix}_LOCATION"),
+                format!("s3://{bucket}/{output}/"),
+            ));
+        }
+    }
+    env
+}
+
+/// `data_products` → `DATA_PRODUCTS`: environment variable names are upper snake case.
+pub fn env_suffix(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// A plan rendered as multi-document YAML, one header comment per product.
+pub fn to_yaml<T: Serialize>(docs: &[T]) -> String {
+    let mut out = String::new();
+    for d in docs {
+        out.push_str("---\n");
+        out.push_str(&serde_yaml::to_string(d).unwrap_or_default());
+    }
+    out
+}

@@ -1,0 +1,178 @@
+//! Every name a product derives from its template (namespace, buckets, database, tables, role),
+//! computed once so the planner, the validator and the operator agree on them.
+
+use crate::api::{DataProduct, DataProductTemplate};
+use crate::names::{self, NameKind};
+use crate::placeholders::Vars;
+
+/// The derived names of one product.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Names {
+    /// `<namespace>/<name>` of the DataProduct: the identity every hash suffix is taken from.
+    pub id: String,
+    pub product: String,
+    pub product_namespace: String,
+    pub domain: String,
+    pub namespace: String,
+    pub service_account: String,
+    pub role_name: String,
+    pub role_arn: String,
+    pub database: String,
+    pub region: String,
+    pub partition: String,
+    pub account_id: String,
+    /// (layer, bucket) in template order.
+    pub buckets: Vec<(String, String)>,
+    /// (output, table) in spec order.
+    pub tables: Vec<(String, String)>,
+}
+
+/// A format that could not be expanded, with the template field it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameError {
+    pub path: String,
+    pub message: String,
+}
+
+impl Names {
+    /// Derives all names. Errors name the template field whose format is wrong.
+    pub fn derive(
+        product: &DataProduct,
+        template: &DataProductTemplate,
+    ) -> Result<Names, Vec<NameError>> {
+        let spec = &product.spec;
+        let t = &template.spec;
+        let name = product.metadata.name.clone().unwrap_or_default();
+        let product_namespace = product.metadata.namespace.clone().unwrap_or_default();
+        let id = format!("{product_namespace}/{name}");
+        let mut errors = Vec::new();
+        let mut vars = Vars::new()
+            .with("organization", t.organization.as_str())
+            .with("domain", spec.domain.as_str())
+            .with("product", name.as_str())
+            .with("team", spec.owner.team.as_str());
+        let mut expand =
+            |vars: &Vars, path: &str, format: &str, kind: NameKind, identity: &str| match vars
+                .expand(format)
+            {
+                Ok(raw) => names::derive(kind, &raw, identity),
+                Err(message) => {
+                    errors.push(NameError {
+                        path: path.to_string(),
+                        message,
+                    });
+                    String::new()
+                }
+            };
+        let namespace = expand(
+            &vars,
+            "spec.namespace.name",
+            &t.namespace.name,
+            NameKind::Namespace,
+            &id,
+        );
+        let database = expand(
+            &vars,
+            "spec.catalog.databaseName",
+            &t.catalog.database_name,
+            NameKind::Glue,
+            &id,
+        );
+        let role_name = expand(
+            &vars,
+            "spec.pipelines.roleName",
+            &t.pipelines.role_name,
+            NameKind::IamRole,
+            &id,
+        );
+        let service_account = names::derive(NameKind::Object, &t.pipelines.service_account, &id);
+        let mut buckets = Vec::new();
+        for (i, layer) in t.storage.layers.iter().enumerate() {
+            let mut layer_vars = vars.clone();
+            layer_vars.set("layer", layer.name.as_str());
+            let identity = format!("{id}/{}", layer.name);
+            let bucket = expand(
+                &layer_vars,
+                &format!("spec.storage.bucketName (layer {i})"),
+                &t.storage.bucket_name,
+                NameKind::S3Bucket,
+                &identity,
+            );
+            buckets.push((layer.name.clone(), bucket));
+        }
+        vars.set("namespace", namespace.as_str());
+        let tables = spec
+            .outputs
+            .iter()
+            .map(|o| {
+                let identity = format!("{id}/{}", o.name);
+                (
+                    o.name.clone(),
+                    names::derive(NameKind::Glue, &o.name, &identity),
+                )
+            })
+            .collect();
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let role_arn = format!(
+            "arn:{}:iam::{}:role/{}",
+            t.aws.partition, t.aws.account_id, role_name
+        );
+        Ok(Names {
+            id,
+            product: name,
+            product_namespace,
+            domain: spec.domain.clone(),
+            namespace,
+            service_account,
+            role_name,
+            role_arn,
+            database,
+            region: t.storage.region.clone(),
+            partition: t.aws.partition.clone(),
+            account_id: t.aws.account_id.clone(),
+            buckets,
+            tables,
+        })
+    }
+
+    /// Bucket of a layer.
+    pub fn bucket(&self, layer: &str) -> Option<&str> {
+        self.buckets
+            .iter()
+            .find(|(l, _)| l == layer)
+            .map(|(_, b)| b.as_str())
+    }
+
+    /// Glue table of an output.
+    pub fn table(&self, output: &str) -> Option<&str> {
+        self.tables
+            .iter()
+            .find(|(o, _)| o == output)
+            .map(|(_, t)| t.as_str())
+    }
+
+    pub fn bucket_arn(&self, bucket: &str) -> String {
+        format!("arn:{}:s3:::{bucket}", self.partition)
+    }
+
+    pub fn glue_arn(&self, resource: &str) -> String {
+        format!(
+            "arn:{}:glue:{}:{}:{resource}",
+            self.partition, self.region, self.account_id
+        )
+    }
+
+    /// Values for placeholders in extra resources and labels.
+    pub fn vars(&self, organization: &str, team: &str) -> Vars {
+        Vars::new()
+            .with("organization", organization)
+            .with("domain", self.domain.as_str())
+            .with("product", self.product.as_str())
+            .with("team", team)
+            .with("namespace", self.namespace.as_str())
+            .with("database", self.database.as_str())
+            .with("role", self.role_name.as_str())
+    }
+}

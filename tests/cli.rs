@@ -1,0 +1,119 @@
+//! dpctl's contract: messages name file, line and field; exit codes say what happened; nothing
+//! panics.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use dataproduct_operator::cli::{run, Cli};
+
+fn fixture(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/cli")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn templates() -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("templates")
+        .display()
+        .to_string()
+}
+
+fn dpctl(args: &[&str]) -> (ExitCode, String, String) {
+    let cli = Cli::try_parse_from(std::iter::once("dpctl").chain(args.iter().copied())).unwrap();
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let code = run(cli, &mut out, &mut err);
+    (
+        code,
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
+}
+
+#[test]
+fn wrong_type_names_file_line_and_field() {
+    let file = fixture("bad-type.yaml");
+    let (code, out, err) = dpctl(&["validate", "-f", &file]);
+    assert_eq!(code, ExitCode::from(2));
+    assert_eq!(out, "");
+    assert!(err.contains(&format!("{file}:12:")), "{err}");
+    assert!(
+        err.contains("spec.outputs[0].version: invalid type: string \"latest\", expected u32"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_field_is_named() {
+    let file = fixture("unknown-field.yaml");
+    let (code, _, err) = dpctl(&["plan", "-f", &file, "-t", &templates()]);
+    assert_eq!(code, ExitCode::from(2));
+    assert!(err.contains(&format!("{file}:9:")), "{err}");
+    assert!(err.contains("spec: unknown field `outputz`"), "{err}");
+}
+
+#[test]
+fn malformed_yaml_is_a_message_not_a_panic() {
+    let file = fixture("malformed.yaml");
+    let (code, _, err) = dpctl(&["validate", "-f", &file]);
+    assert_eq!(code, ExitCode::from(2));
+    assert!(err.starts_with(&format!("error: {file}:")), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("Error {"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_file_is_a_message() {
+    let (code, _, err) = dpctl(&["validate", "-f", "/nonexistent/dir"]);
+    assert_eq!(code, ExitCode::from(2));
+    assert!(
+        err.contains("/nonexistent/dir: No such file or directory"),
+        "{err}"
+    );
+}
+
+#[test]
+fn violations_print_one_line_each_and_exit_1() {
+    let file = fixture("violations.yaml");
+    let (code, out, err) = dpctl(&["validate", "-f", &file, "-t", &templates()]);
+    assert_eq!(code, ExitCode::from(1));
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines.contains(&format!("{file}: spec.outputs[0].schema[0].type: unknown type \"strnig\" (did you mean string?); expected one of boolean, tinyint, smallint, int, bigint, float, double, decimal(p,s), string, char(n), varchar(n), date, timestamp, binary, array<T>, map<K,V>, struct<name:T,...> [column-type]").as_str()), "{out}");
+    assert!(
+        lines.iter().any(|l| l.ends_with("[column-description]")),
+        "{out}"
+    );
+    assert!(
+        lines.iter().any(|l| l.ends_with("[column-example]")),
+        "{out}"
+    );
+    assert!(
+        lines.iter().any(|l| l.ends_with("[column-naming]")),
+        "{out}"
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with(&format!("{file}: spec."))),
+        "{out}"
+    );
+    assert!(err.contains("violations in 1 products"), "{err}");
+    // plan refuses the same product and prints nothing for it.
+    let (code, out, err) = dpctl(&["plan", "-f", &file, "-t", &templates()]);
+    assert_eq!(code, ExitCode::from(1));
+    assert_eq!(out, "");
+    assert!(err.contains("orders/thin: not planned"), "{err}");
+}
+
+#[test]
+fn crd_command_prints_three_crds() {
+    let (code, out, _) = dpctl(&["crd"]);
+    assert_eq!(code, ExitCode::SUCCESS);
+    assert_eq!(out.matches("kind: CustomResourceDefinition").count(), 3);
+}
