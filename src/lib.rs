@@ -4,10 +4,12 @@
 //! pure steps (validate and plan) that `dpctl plan` and the operator share.
 
 pub mod api;
+pub mod aws;
 pub mod cli;
 pub mod crd;
 pub mod governance;
 pub mod load;
 pub mod names;
+pub mod operator;
 pub mod placeholders;
 pub mod plan;

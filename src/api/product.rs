@@ -346,6 +346,22 @@ pub struct DataProductStatus {
     /// The published contract of every output.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outputs: Vec<PublishedOutput>,
+    /// Every Kubernetes object last applied for the product, so leftovers can be pruned.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inventory: Vec<InventoryEntry>,
+}
+
+/// A Kubernetes object applied for a product.
+#[derive(
+    Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, JsonSchema,
+)]
+#[serde(rename_all = "camelCase")]
+pub struct InventoryEntry {
+    pub api_version: String,
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub name: String,
 }
 
 /// Lifecycle phase of a DataProduct.
@@ -399,6 +415,9 @@ pub struct PublishedOutput {
     /// Partition keys in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub partition_keys: Vec<PublishedColumn>,
+    /// Sunset of a published deprecation: after it, the output may change or go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sunset: Option<String>,
 }
 
 /// A published column.

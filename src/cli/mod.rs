@@ -1,8 +1,11 @@
 //! `dpctl`: the operator's command line. Every subcommand returns an exit code; errors are
 //! messages, never panics or debug dumps.
 
+mod diff;
 mod documents;
+mod loadtest;
 mod plan;
+pub mod run;
 mod validate;
 
 use std::path::PathBuf;
@@ -28,6 +31,12 @@ pub enum Command {
     Crd,
     /// List the governance rules: each stable rule id with its meaning.
     Rules,
+    /// Run the operator against the cluster of the current (or given) kubeconfig.
+    Run(run::RunArgs),
+    /// Show what applying the given products or templates would change in a live cluster.
+    Diff(diff::DiffArgs),
+    /// Create N products in a cluster where the operator runs and report latency, writes and memory.
+    LoadTest(loadtest::LoadTestArgs),
 }
 
 /// Where documents come from.
@@ -82,6 +91,9 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write, err: &mut dyn std::io::Write)
                 .collect();
             write_or_fail(out, err, &text)
         }
+        Command::Run(args) => run::execute(&args, err),
+        Command::Diff(args) => diff::execute(&args, out, err),
+        Command::LoadTest(args) => loadtest::execute(&args, out, err),
     };
     ExitCode::from(code)
 }

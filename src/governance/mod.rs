@@ -2,6 +2,7 @@
 //! stable rule id, the field path and a message that says what to change. The operator refuses
 //! to provision a product with violations; `dpctl validate` prints them.
 
+pub mod breaking;
 pub mod deprecation;
 pub mod glue_type;
 mod product;
@@ -10,7 +11,7 @@ mod template;
 
 use std::fmt;
 
-pub use product::{validate_access, validate_product};
+pub use product::{parse_duration, validate_access, validate_product};
 pub use template::validate_template;
 
 use crate::plan::{Names, World};

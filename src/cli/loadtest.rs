@@ -1,0 +1,235 @@
+//! `dpctl load-test`: creates N products in a cluster where the operator runs, and reports
+//! time-to-first-reconcile and time-to-Ready (p50/p99), write requests per product (from the
+//! operator's own counter), writes during a quiet period (should be zero), and peak memory.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::core::ObjectMeta;
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::ResourceExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::run::{client, duration, runtime};
+use crate::api::{DataProduct, DataProductTemplate, Phase};
+use crate::load::{load_paths, Document, LoadOptions};
+
+#[derive(Debug, Args)]
+pub struct LoadTestArgs {
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Products to create.
+    #[arg(short = 'n', long, default_value_t = 100)]
+    pub products: usize,
+    /// Namespace (domain) to create them in; created and labelled if missing.
+    #[arg(long, default_value = "loadtest")]
+    pub namespace: String,
+    /// A DataProduct file used as the pattern (renamed per copy).
+    #[arg(long, default_value = "examples/messaging/conversations.yaml")]
+    pub product: PathBuf,
+    /// Template file applied before the run.
+    #[arg(long, default_value = "templates/standard.yaml")]
+    pub template: PathBuf,
+    /// The operator's metrics endpoint (for example through `kubectl port-forward`).
+    #[arg(long, default_value = "http://127.0.0.1:8080/metrics")]
+    pub metrics_url: String,
+    /// Quiet period after all are Ready, during which no write is expected.
+    #[arg(long, default_value = "60s", value_parser = duration)]
+    pub quiet: Duration,
+    #[arg(long, default_value = "15m", value_parser = duration)]
+    pub timeout: Duration,
+    /// Delete the products afterwards.
+    #[arg(long)]
+    pub cleanup: bool,
+}
+
+/// Scrapes one metric family's sum from a Prometheus text endpoint (plain http only).
+async fn scrape(url: &str, metric: &str) -> Result<f64, String> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or("metrics URL must be http://host:port/path")?;
+    let (host, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .unwrap_or((rest, "/metrics".into()));
+    let mut stream = tokio::net::TcpStream::connect(host)
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut body = String::new();
+    stream
+        .read_to_string(&mut body)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(body
+        .lines()
+        .filter(|l| l.starts_with(metric) && !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+pub fn execute(args: &LoadTestArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return 1;
+        }
+    };
+    match rt.block_on(load_test(args)) {
+        Ok(report) => {
+            let _ = out.write_all(report.as_bytes());
+            0
+        }
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            1
+        }
+    }
+}
+
+async fn load_test(args: &LoadTestArgs) -> Result<String, String> {
+    let client = client(args.kubeconfig.as_ref()).await?;
+    let (docs, errors) = load_paths(
+        &[args.product.clone(), args.template.clone()],
+        &LoadOptions {
+            default_namespace: Some(args.namespace.clone()),
+        },
+    );
+    if let Some(e) = errors.first() {
+        return Err(e.to_string());
+    }
+    let mut pattern = None;
+    let mut template = None;
+    for d in docs {
+        match d.document {
+            Document::Product(p) if pattern.is_none() => pattern = Some(*p),
+            Document::Template(t) => template = Some(*t),
+            _ => {}
+        }
+    }
+    let (pattern, template) = (
+        pattern.ok_or("no DataProduct in --product")?,
+        template.ok_or("no template in --template")?,
+    );
+    let pp = PatchParams::apply("dpctl-load-test").force();
+    Api::<DataProductTemplate>::all(client.clone())
+        .patch(&template.name_any(), &pp, &Patch::Apply(&template))
+        .await
+        .map_err(|e| format!("applying the template: {e}"))?;
+    let ns = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": args.namespace, "labels": {"dataproducts.io/domain-namespace": "true", "dataproducts.io/domain": pattern.spec.domain}}});
+    Api::<Namespace>::all(client.clone())
+        .patch(&args.namespace, &pp, &Patch::Apply(&ns))
+        .await
+        .map_err(|e| e.to_string())?;
+
+    let writes_before = scrape(&args.metrics_url, "dataproduct_kube_writes_total").await?;
+    let api: Api<DataProduct> = Api::namespaced(client.clone(), &args.namespace);
+    let mut created: HashMap<String, Instant> = HashMap::new();
+    let mut first_status: HashMap<String, Duration> = HashMap::new();
+    let mut ready: HashMap<String, Duration> = HashMap::new();
+    let mut events = watcher(api.clone(), watcher::Config::default())
+        .applied_objects()
+        .boxed();
+    let names: Vec<String> = (0..args.products).map(|i| format!("lt-{i:05}")).collect();
+    let start = Instant::now();
+    for name in &names {
+        let mut p = pattern.clone();
+        p.metadata = ObjectMeta {
+            name: Some(name.clone()),
+            namespace: Some(args.namespace.clone()),
+            ..ObjectMeta::default()
+        };
+        p.spec.access.consumers.clear();
+        api.create(&PostParams::default(), &p)
+            .await
+            .map_err(|e| format!("creating {name}: {e}"))?;
+        created.insert(name.clone(), Instant::now());
+    }
+    while ready.len() < names.len() {
+        let next =
+            tokio::time::timeout(args.timeout.saturating_sub(start.elapsed()), events.next()).await;
+        let Ok(Some(event)) = next else {
+            return Err(format!(
+                "timed out: {} of {} products Ready",
+                ready.len(),
+                names.len()
+            ));
+        };
+        let Ok(p) = event else { continue };
+        let name = p.name_any();
+        let Some(t0) = created.get(&name) else {
+            continue;
+        };
+        if p.status.is_some() {
+            first_status
+                .entry(name.clone())
+                .or_insert_with(|| t0.elapsed());
+        }
+        let fresh = p.status.as_ref().and_then(|s| s.observed_generation) == p.metadata.generation;
+        if fresh && p.status.as_ref().and_then(|s| s.phase) == Some(Phase::Ready) {
+            ready.entry(name).or_insert_with(|| t0.elapsed());
+        }
+    }
+    let writes_after = scrape(&args.metrics_url, "dataproduct_kube_writes_total").await?;
+    tokio::time::sleep(args.quiet).await;
+    let writes_quiet =
+        scrape(&args.metrics_url, "dataproduct_kube_writes_total").await? - writes_after;
+    let peak = scrape(
+        &args.metrics_url,
+        "dataproduct_process_peak_resident_memory_bytes",
+    )
+    .await?;
+
+    let mut to_ready: Vec<Duration> = ready.values().copied().collect();
+    to_ready.sort();
+    // Pick-up latency of the first and the last tenth created: equal when it does not grow with
+    // the number of products already there.
+    let decile = (names.len() / 10).max(1);
+    let mut early: Vec<Duration> = names[..decile]
+        .iter()
+        .filter_map(|n| first_status.get(n).copied())
+        .collect();
+    let mut late: Vec<Duration> = names[names.len() - decile..]
+        .iter()
+        .filter_map(|n| first_status.get(n).copied())
+        .collect();
+    early.sort();
+    late.sort();
+    if args.cleanup {
+        for name in &names {
+            let _ = api.delete(name, &DeleteParams::default()).await;
+        }
+    }
+    Ok(format!(
+        "products: {}\ntime to first reconcile (first 10%): p50 {:?}, p99 {:?}\ntime to first reconcile (last 10%): p50 {:?}, p99 {:?}\ntime to Ready: p50 {:?}, p99 {:?}\nwrite requests per product (create to Ready): {:.1}\nwrite requests during {:?} of quiet: {}\noperator peak memory: {:.1} MiB\n",
+        names.len(),
+        percentile(&early, 0.5),
+        percentile(&early, 0.99),
+        percentile(&late, 0.5),
+        percentile(&late, 0.99),
+        percentile(&to_ready, 0.5),
+        percentile(&to_ready, 0.99),
+        (writes_after - writes_before) / names.len() as f64,
+        args.quiet,
+        writes_quiet,
+        peak / 1024.0 / 1024.0,
+    ))
+}

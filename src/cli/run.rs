@@ -1,0 +1,141 @@
+//! `dpctl run`: the operator. Every flag also reads an environment variable, which is how the
+//! Helm chart configures it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Args};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+
+use crate::operator::cloud::CloudConfig;
+use crate::operator::context::Settings;
+use crate::operator::leader::LeaseConfig;
+use crate::operator::run::{run, RunConfig};
+use crate::operator::telemetry::{init_logging, LogFormat};
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Kubeconfig to use; in-cluster configuration (or ~/.kube/config) when unset.
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Namespaces whose DataProducts are reconciled (comma-separated); all when unset.
+    #[arg(
+        long = "watch-namespace",
+        env = "DPO_WATCH_NAMESPACES",
+        value_delimiter = ','
+    )]
+    pub namespaces: Vec<String>,
+    /// Products reconciled at once.
+    #[arg(long, env = "DPO_CONCURRENCY", default_value_t = 4)]
+    pub concurrency: u16,
+    /// Periodic re-reconcile of every product (watches do the real work).
+    #[arg(long, env = "DPO_RESYNC_INTERVAL", default_value = "5m", value_parser = duration)]
+    pub resync_interval: Duration,
+    /// Provision AWS resources (S3, Glue, IAM, grants). Without it, only the Kubernetes side.
+    #[arg(long, env = "DPO_AWS", action = ArgAction::Set, num_args = 0..=1, default_value_t = false, default_missing_value = "true")]
+    pub aws: bool,
+    /// Region overriding the templates' region.
+    #[arg(long, env = "DPO_AWS_REGION")]
+    pub aws_region: Option<String>,
+    /// How often cloud state is re-observed and corrected.
+    #[arg(long, env = "DPO_AWS_RESYNC_INTERVAL", default_value = "10m", value_parser = duration)]
+    pub aws_resync_interval: Duration,
+    /// Leader election on a Lease, so only one replica reconciles.
+    #[arg(long, env = "DPO_LEADER_ELECTION", action = ArgAction::Set, num_args = 0..=1, default_value_t = true, default_missing_value = "true")]
+    pub leader_election: bool,
+    /// Namespace of the Lease (the operator's own namespace).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub lease_namespace: String,
+    /// Name of the Lease.
+    #[arg(long, env = "DPO_LEASE_NAME", default_value = "dataproduct-operator")]
+    pub lease_name: String,
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, env = "DPO_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+    /// Log format; RUST_LOG filters.
+    #[arg(long, env = "DPO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// Parses `30s`, `5m`, `1h30m`.
+pub fn duration(s: &str) -> Result<Duration, String> {
+    crate::governance::parse_duration(s)
+        .filter(|secs| *secs > 0)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("\"{s}\" is not a duration such as 30s, 5m or 1h"))
+}
+
+/// Builds a client from an explicit kubeconfig, or infers one (in-cluster, then ~/.kube/config).
+pub async fn client(kubeconfig: Option<&PathBuf>) -> Result<Client, String> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let kc = Kubeconfig::read_from(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+                .await
+                .map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        None => Config::infer()
+            .await
+            .map_err(|e| format!("no Kubernetes configuration found: {e}"))?,
+    };
+    Client::try_from(config).map_err(|e| e.to_string())
+}
+
+pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+pub fn execute(args: &RunArgs, err: &mut dyn std::io::Write) -> u8 {
+    init_logging(args.log_format);
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return 1;
+        }
+    };
+    let identity = std::env::var("POD_NAME")
+        .unwrap_or_else(|_| format!("dpctl-{}-{:08x}", std::process::id(), fastrand::u32(..)));
+    let config = RunConfig {
+        settings: Settings {
+            resync: args.resync_interval,
+            aws_resync: args.aws_resync_interval,
+            namespaces: args
+                .namespaces
+                .iter()
+                .filter(|n| !n.is_empty())
+                .cloned()
+                .collect(),
+        },
+        concurrency: args.concurrency.max(1),
+        listen: args.listen,
+        leader_election: args.leader_election.then(|| LeaseConfig {
+            namespace: args.lease_namespace.clone(),
+            name: args.lease_name.clone(),
+            identity,
+            duration: Duration::from_secs(15),
+            renew_every: Duration::from_secs(5),
+        }),
+        aws: args.aws.then(|| CloudConfig {
+            region_override: args.aws_region.clone(),
+            resync: args.aws_resync_interval,
+        }),
+    };
+    let result = rt.block_on(async {
+        let client = client(args.kubeconfig.as_ref()).await?;
+        run(client, config).await.map_err(|e| e.to_string())
+    });
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            tracing::error!(error = %e, "operator stopped");
+            let _ = writeln!(err, "error: {e}");
+            1
+        }
+    }
+}

@@ -1,0 +1,340 @@
+//! The DataProductAccess controller: tells the consumer where its request stands. Granting is the
+//! producer's reconcile (its plan holds the grants); this only computes and publishes the phase.
+
+use std::sync::Arc;
+
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
+use kube::ResourceExt;
+use serde_json::json;
+
+use super::apply::MANAGER;
+use super::context::Context;
+use super::status::{self, Check};
+use crate::api::{
+    AccessPhase, DataProduct, DataProductAccess, DataProductAccessStatus, ProductRef, Visibility,
+    API_VERSION,
+};
+use crate::governance;
+use crate::plan::{grantable_outputs, public_outputs, Names, World};
+
+/// Where a request stands, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub phase: AccessPhase,
+    pub reason: &'static str,
+    pub message: String,
+    pub tables: Vec<String>,
+}
+
+/// Decides the phase of an access request (pure).
+pub fn decide(
+    access: &DataProductAccess,
+    world: &World,
+    producer_access_ready: bool,
+    previous: Option<AccessPhase>,
+    today: jiff::civil::Date,
+) -> Decision {
+    let d = |phase, reason, message: String| Decision {
+        phase,
+        reason,
+        message,
+        tables: Vec::new(),
+    };
+    if let Some(e) = access
+        .spec
+        .expires
+        .as_deref()
+        .and_then(|e| e.parse::<jiff::civil::Date>().ok())
+    {
+        if e < today {
+            return d(
+                AccessPhase::Expired,
+                "Expired",
+                format!("access expired on {e}; the grant is removed"),
+            );
+        }
+    }
+    let violations = governance::validate_access(access, world);
+    if !violations.is_empty() {
+        let message = violations
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join("; ");
+        return d(AccessPhase::Denied, "Invalid", message);
+    }
+    let Some(producer_ref) = ProductRef::parse(&access.spec.product) else {
+        return d(
+            AccessPhase::Denied,
+            "Invalid",
+            "spec.product must be <namespace>/<name>".into(),
+        );
+    };
+    let Some(producer) = world.products.get(&producer_ref) else {
+        return d(
+            AccessPhase::Pending,
+            "ProducerNotFound",
+            format!("DataProduct {} does not exist (yet)", access.spec.product),
+        );
+    };
+    let Some(template) = world.template_of(producer) else {
+        return d(
+            AccessPhase::Pending,
+            "ProducerNotReady",
+            format!("the template of {} is missing", access.spec.product),
+        );
+    };
+    let consumer_ref = access
+        .spec
+        .consumer
+        .product
+        .as_deref()
+        .and_then(ProductRef::parse);
+    let same_domain = consumer_ref
+        .as_ref()
+        .is_some_and(|c| Some(c.namespace.as_str()) == producer.metadata.namespace.as_deref());
+    if producer.spec.access.visibility == Visibility::Private && !same_domain {
+        return d(
+            AccessPhase::Denied,
+            "Private",
+            format!("{} is private to its domain", access.spec.product),
+        );
+    }
+    let grantable = grantable_outputs(producer, template, consumer_ref.as_ref());
+    let requested: Vec<String> = if access.spec.outputs.is_empty() {
+        grantable.clone()
+    } else {
+        access.spec.outputs.clone()
+    };
+    let listed = producer.spec.access.consumers.iter().find(|c| {
+        (c.product.is_some() && c.product == access.spec.consumer.product)
+            || (c.principal.is_some() && c.principal == access.spec.consumer.principal)
+    });
+    let approved_outputs: Vec<String> = match listed {
+        Some(c) if c.outputs.is_empty() => grantable.clone(),
+        Some(c) => c.outputs.clone(),
+        None if producer.spec.access.visibility == Visibility::Public => {
+            public_outputs(producer, template)
+        }
+        None => Vec::new(),
+    };
+    let approved = !requested.is_empty()
+        && requested
+            .iter()
+            .all(|o| approved_outputs.contains(o) && grantable.contains(o));
+    if !approved {
+        return match previous {
+            Some(AccessPhase::Approved | AccessPhase::Granted) => d(
+                AccessPhase::Revoked,
+                "Revoked",
+                format!(
+                    "{} no longer lists this consumer for {}",
+                    access.spec.product,
+                    requested.join(", ")
+                ),
+            ),
+            _ => d(
+                AccessPhase::Pending,
+                "AwaitingApproval",
+                format!(
+                    "waiting for the owners of {} to list this consumer in spec.access.consumers",
+                    access.spec.product
+                ),
+            ),
+        };
+    }
+    let tables = Names::derive(producer, template)
+        .map(|n| {
+            requested
+                .iter()
+                .filter_map(|o| n.table(o).map(|t| format!("{}.{t}", n.database)))
+                .collect()
+        })
+        .unwrap_or_default();
+    if producer_access_ready {
+        Decision {
+            phase: AccessPhase::Granted,
+            reason: "Granted",
+            message: format!("read access to {} is in place", requested.join(", ")),
+            tables,
+        }
+    } else {
+        Decision {
+            phase: AccessPhase::Approved,
+            reason: "Approved",
+            message: "approved by the producer; the grant is being put in place".into(),
+            tables,
+        }
+    }
+}
+
+/// Reconciles one access request's status.
+pub async fn reconcile(
+    access: Arc<DataProductAccess>,
+    ctx: Arc<Context>,
+) -> Result<Action, super::reconcile::Error> {
+    let mut world = World::default();
+    let mut producer_ready = false;
+    if let Some(r) = ProductRef::parse(&access.spec.product) {
+        if let Some(p) = ctx.stores.product(&r.namespace, &r.name) {
+            producer_ready = access_ready(&p);
+            if let Some(t) = ctx.stores.template(&p.spec.template) {
+                world.add_template((*t).clone());
+            }
+            world.add_product((*p).clone());
+        }
+    }
+    let previous = access.status.clone().unwrap_or_default();
+    let decision = decide(&access, &world, producer_ready, previous.phase, ctx.today());
+    let check = Check::new(
+        status::READY,
+        Some(decision.phase == AccessPhase::Granted),
+        decision.reason,
+        decision.message.clone(),
+    );
+    let next = DataProductAccessStatus {
+        observed_generation: access.metadata.generation,
+        phase: Some(decision.phase),
+        conditions: status::conditions(
+            &previous.conditions,
+            &[check],
+            access.metadata.generation,
+            ctx.now(),
+        ),
+        granted_tables: decision.tables,
+    };
+    if access.status.as_ref() != Some(&next) {
+        let api: Api<DataProductAccess> =
+            Api::namespaced(ctx.client.clone(), &access.namespace().unwrap_or_default());
+        let patch = json!({"apiVersion": API_VERSION, "kind": "DataProductAccess", "status": next});
+        api.patch_status(
+            &access.name_any(),
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await
+        .map_err(super::reconcile::Error::Status)?;
+        ctx.metrics.write("status");
+    }
+    Ok(Action::requeue(ctx.settings.resync))
+}
+
+fn access_ready(p: &DataProduct) -> bool {
+    p.status.as_ref().is_some_and(|s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == status::ACCESS_READY && c.status == "True")
+    })
+}
+
+pub fn error_policy(
+    _: Arc<DataProductAccess>,
+    error: &super::reconcile::Error,
+    ctx: Arc<Context>,
+) -> Action {
+    ctx.metrics.error(error.metric_label());
+    Action::requeue(super::reconcile::backoff(3, fastrand::f64()))
+}
+
+/// Access requests addressed to a producer (a change of the producer re-decides them).
+pub fn requests_for(
+    producer: &str,
+    accesses: &[Arc<DataProductAccess>],
+) -> Vec<ObjectRef<DataProductAccess>> {
+    accesses
+        .iter()
+        .filter(|a| a.spec.product == producer)
+        .map(|a| ObjectRef::from_obj(&**a))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::{load_paths, Document, LoadOptions};
+
+    fn world() -> (World, DataProductAccess) {
+        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let (docs, errors) = load_paths(
+            &[root.join("examples"), root.join("templates")],
+            &LoadOptions::default(),
+        );
+        assert!(errors.is_empty());
+        let mut w = World::default();
+        let mut access = None;
+        for d in docs {
+            match d.document {
+                Document::Product(p) => w.add_product(*p),
+                Document::Template(t) => w.add_template(*t),
+                Document::Access(a) => access = Some(*a),
+            }
+        }
+        (w, access.unwrap())
+    }
+
+    fn today() -> jiff::civil::Date {
+        "2026-11-22".parse().unwrap()
+    }
+
+    #[test]
+    fn listed_consumers_are_approved_then_granted() {
+        let (w, a) = world();
+        let d = decide(&a, &w, false, None, today());
+        assert_eq!(d.phase, AccessPhase::Approved, "{d:?}");
+        assert_eq!(
+            d.tables,
+            vec!["messaging_conversations.conversations".to_string()]
+        );
+        assert_eq!(
+            decide(&a, &w, true, None, today()).phase,
+            AccessPhase::Granted
+        );
+    }
+
+    #[test]
+    fn unlisting_revokes_and_expiry_expires() {
+        let (mut w, a) = world();
+        let producer = w
+            .products
+            .values_mut()
+            .find(|p| p.metadata.name.as_deref() == Some("conversations"))
+            .unwrap();
+        producer.spec.access.consumers.clear();
+        assert_eq!(
+            decide(&a, &w, true, Some(AccessPhase::Granted), today()).phase,
+            AccessPhase::Revoked
+        );
+        assert_eq!(
+            decide(&a, &w, true, None, today()).phase,
+            AccessPhase::Pending
+        );
+        assert_eq!(
+            decide(&a, &w, true, None, "2027-07-01".parse().unwrap()).phase,
+            AccessPhase::Expired
+        );
+    }
+
+    #[test]
+    fn unknown_producers_wait_and_private_ones_deny() {
+        let (mut w, a) = world();
+        let producer = w
+            .products
+            .values_mut()
+            .find(|p| p.metadata.name.as_deref() == Some("conversations"))
+            .unwrap();
+        producer.spec.access.visibility = Visibility::Private;
+        producer.spec.access.consumers.clear();
+        assert_eq!(
+            decide(&a, &w, true, None, today()).phase,
+            AccessPhase::Denied
+        );
+        let mut other = a.clone();
+        other.spec.product = "nowhere/nothing".into();
+        assert_eq!(
+            decide(&other, &w, true, None, today()).phase,
+            AccessPhase::Pending
+        );
+    }
+}

@@ -1,0 +1,323 @@
+//! The apply step: server-side apply of the planned Kubernetes objects under one field manager,
+//! skipping every object that is provably in sync (so a no-op reconcile writes nothing), refusing
+//! to touch objects the product does not own, and pruning what is no longer desired.
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::api::batch::v1::CronJob;
+use k8s_openapi::api::core::v1::{ConfigMap, LimitRange, Namespace, ResourceQuota, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::discovery::Scope;
+use kube::Client;
+use sha2::{Digest, Sha256};
+use tracing::{debug, info};
+
+use super::compare::contains;
+use super::context::{Context, MetaSummary};
+use crate::api::{labels, InventoryEntry};
+use crate::plan::{KubeObject, ObjectKey};
+
+/// The field manager every apply uses.
+pub const MANAGER: &str = "dataproduct-operator";
+
+/// Why the apply step stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// An object the product needs exists and belongs to someone else; nothing was changed.
+    #[error("{object} exists and {owner}; it is left untouched")]
+    Conflict { object: String, owner: String },
+    #[error("{object}: {source}")]
+    Kube {
+        object: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("{kind} is not served by the cluster: {message}")]
+    UnknownKind { kind: String, message: String },
+}
+
+impl ApplyError {
+    /// Transient errors are retried with backoff; conflicts wait for the world to change.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, ApplyError::Conflict { .. })
+    }
+}
+
+/// What the apply step did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ApplyOutcome {
+    /// Objects now applied (the product's inventory).
+    pub inventory: Vec<InventoryEntry>,
+    pub applied: u32,
+    pub pruned: u32,
+}
+
+/// The product owning `labels`, if any, as `<namespace>/<name>`.
+pub fn owner_of(labels: &std::collections::BTreeMap<String, String>) -> Option<String> {
+    let product = labels.get(labels::PRODUCT)?;
+    let namespace = labels.get(labels::PRODUCT_NAMESPACE)?;
+    Some(format!("{namespace}/{product}"))
+}
+
+fn ownership(object: &ObjectKey, live: &MetaSummary, product: &str) -> Result<(), ApplyError> {
+    match owner_of(&live.labels) {
+        Some(owner) if owner == product => Ok(()),
+        Some(owner) => Err(ApplyError::Conflict {
+            object: object.to_string(),
+            owner: format!("belongs to DataProduct {owner}"),
+        }),
+        None => Err(ApplyError::Conflict {
+            object: object.to_string(),
+            owner: "is not managed by dataproduct-operator".to_string(),
+        }),
+    }
+}
+
+/// Hash of the desired object: changes whenever what we would send changes.
+pub fn hash(value: &serde_json::Value) -> String {
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    let digest = Sha256::digest(&bytes);
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The API resource of a planned object: built-in kinds statically, extra resources through
+/// discovery.
+pub async fn api_resource(
+    client: &Client,
+    key: &ObjectKey,
+) -> Result<(ApiResource, bool), ApplyError> {
+    let known = match key.kind.as_str() {
+        "Namespace" => Some((ApiResource::erase::<Namespace>(&()), false)),
+        "ServiceAccount" => Some((ApiResource::erase::<ServiceAccount>(&()), true)),
+        "ResourceQuota" => Some((ApiResource::erase::<ResourceQuota>(&()), true)),
+        "LimitRange" => Some((ApiResource::erase::<LimitRange>(&()), true)),
+        "NetworkPolicy" => Some((ApiResource::erase::<NetworkPolicy>(&()), true)),
+        "Role" => Some((ApiResource::erase::<Role>(&()), true)),
+        "RoleBinding" => Some((ApiResource::erase::<RoleBinding>(&()), true)),
+        "ConfigMap" => Some((ApiResource::erase::<ConfigMap>(&()), true)),
+        "CronJob" => Some((ApiResource::erase::<CronJob>(&()), true)),
+        _ => None,
+    };
+    if let Some(k) = known.filter(|(ar, _)| ar.api_version == key.api_version) {
+        return Ok(k);
+    }
+    let (group, version) = match key.api_version.split_once('/') {
+        Some((g, v)) => (g.to_string(), v.to_string()),
+        None => (String::new(), key.api_version.clone()),
+    };
+    let gvk = GroupVersionKind::gvk(&group, &version, &key.kind);
+    let (ar, caps) = kube::discovery::pinned_kind(client, &gvk)
+        .await
+        .map_err(|e| ApplyError::UnknownKind {
+            kind: format!("{}/{}", key.api_version, key.kind),
+            message: e.to_string(),
+        })?;
+    Ok((ar, caps.scope == Scope::Namespaced))
+}
+
+pub fn dynamic_api(
+    client: &Client,
+    ar: &ApiResource,
+    namespaced: bool,
+    namespace: Option<&str>,
+) -> Api<DynamicObject> {
+    match (namespaced, namespace) {
+        (true, Some(ns)) => Api::namespaced_with(client.clone(), ns, ar),
+        _ => Api::all_with(client.clone(), ar),
+    }
+}
+
+fn entry(key: &ObjectKey) -> InventoryEntry {
+    InventoryEntry {
+        api_version: key.api_version.clone(),
+        kind: key.kind.clone(),
+        namespace: key.namespace.clone(),
+        name: key.name.clone(),
+    }
+}
+
+fn key_of(e: &InventoryEntry) -> ObjectKey {
+    ObjectKey {
+        api_version: e.api_version.clone(),
+        kind: e.kind.clone(),
+        namespace: e.namespace.clone(),
+        name: e.name.clone(),
+    }
+}
+
+/// Applies the desired objects in order (namespace first). `product` is `<namespace>/<name>`.
+pub async fn apply(
+    ctx: &Context,
+    product: &str,
+    desired: &[KubeObject],
+) -> Result<ApplyOutcome, ApplyError> {
+    let mut outcome = ApplyOutcome::default();
+    // Ownership first, for every cached object: a conflict anywhere means nothing is applied.
+    for object in desired {
+        let key = object.key();
+        if let Some(Some(live)) = ctx.stores.child(&key) {
+            ownership(&key, &live, product)?;
+        }
+    }
+    for object in desired {
+        let key = object.key();
+        let value = object.to_value();
+        let digest = hash(&value);
+        outcome.inventory.push(entry(&key));
+        let cached = ctx.stores.child(&key);
+        if let Some(Some(live)) = &cached {
+            if ctx
+                .applied
+                .in_sync(&key, &digest, live.resource_version.as_deref())
+            {
+                continue;
+            }
+        }
+        let (ar, namespaced) = api_resource(&ctx.client, &key).await?;
+        let api = dynamic_api(&ctx.client, &ar, namespaced, key.namespace.as_deref());
+        let kube_err = |source| ApplyError::Kube {
+            object: key.to_string(),
+            source,
+        };
+        // Read before writing unless the cache says the object does not exist.
+        if !matches!(cached, Some(None)) {
+            if let Some(live) = api.get_opt(&key.name).await.map_err(kube_err)? {
+                let live_labels = live.metadata.labels.clone().unwrap_or_default();
+                ownership(
+                    &key,
+                    &MetaSummary {
+                        resource_version: live.metadata.resource_version.clone(),
+                        labels: live_labels,
+                    },
+                    product,
+                )?;
+                let live_value = serde_json::to_value(&live).unwrap_or_default();
+                if contains(&live_value, &value) {
+                    ctx.applied
+                        .record(key.clone(), digest, live.metadata.resource_version.clone());
+                    continue;
+                }
+            }
+        }
+        let params = PatchParams::apply(MANAGER).force();
+        let result = api
+            .patch(&key.name, &params, &Patch::Apply(&value))
+            .await
+            .map_err(kube_err)?;
+        ctx.metrics.write("apply");
+        outcome.applied += 1;
+        info!(object = %key, "applied");
+        ctx.applied
+            .record(key, digest, result.metadata.resource_version.clone());
+    }
+    Ok(outcome)
+}
+
+/// Deletes objects of the product that are no longer desired: those in the previous inventory
+/// and, when `scan` is set, those the caches show with the product's labels (the safety net for
+/// objects applied but never recorded; it reads every cached child, so it runs only when
+/// something changed). Only objects that carry the product's labels are ever deleted.
+pub async fn prune(
+    ctx: &Context,
+    product_namespace: &str,
+    product_name: &str,
+    previous: &[InventoryEntry],
+    desired: &[InventoryEntry],
+    scan: bool,
+) -> Result<u32, ApplyError> {
+    let product = format!("{product_namespace}/{product_name}");
+    let keep: BTreeSet<ObjectKey> = desired.iter().map(key_of).collect();
+    let mut candidates: BTreeSet<ObjectKey> = previous.iter().map(key_of).collect();
+    let stores = if scan {
+        ctx.stores.children.iter().collect()
+    } else {
+        Vec::new()
+    };
+    for (kind, store) in stores {
+        for (namespace, name) in store.owned_by(product_namespace, product_name) {
+            let api_version = desired
+                .iter()
+                .chain(previous)
+                .find(|e| e.kind == *kind)
+                .map(|e| e.api_version.clone())
+                .unwrap_or_else(|| default_api_version(kind).to_string());
+            candidates.insert(ObjectKey {
+                api_version,
+                kind: kind.to_string(),
+                namespace,
+                name,
+            });
+        }
+    }
+    let mut pruned = 0;
+    for key in candidates.difference(&keep) {
+        if delete_if_owned(ctx, &product, key).await? {
+            pruned += 1;
+        }
+    }
+    Ok(pruned)
+}
+
+fn default_api_version(kind: &str) -> &'static str {
+    match kind {
+        "NetworkPolicy" => "networking.k8s.io/v1",
+        "Role" | "RoleBinding" => "rbac.authorization.k8s.io/v1",
+        "CronJob" => "batch/v1",
+        _ => "v1",
+    }
+}
+
+/// Deletes one object if (and only if) it carries the product's labels. Not-found is success.
+pub async fn delete_if_owned(
+    ctx: &Context,
+    product: &str,
+    key: &ObjectKey,
+) -> Result<bool, ApplyError> {
+    let owned = match ctx.stores.child(key) {
+        Some(None) => return Ok(false),
+        Some(Some(live)) => owner_of(&live.labels).as_deref() == Some(product),
+        None => {
+            let (ar, namespaced) = match api_resource(&ctx.client, key).await {
+                Ok(r) => r,
+                // A kind the cluster no longer serves has no objects left to delete.
+                Err(ApplyError::UnknownKind { .. }) => return Ok(false),
+                Err(e) => return Err(e),
+            };
+            let api = dynamic_api(&ctx.client, &ar, namespaced, key.namespace.as_deref());
+            match api.get_opt(&key.name).await {
+                Ok(Some(live)) => {
+                    owner_of(&live.metadata.labels.unwrap_or_default()).as_deref() == Some(product)
+                }
+                Ok(None) => return Ok(false),
+                Err(source) => {
+                    return Err(ApplyError::Kube {
+                        object: key.to_string(),
+                        source,
+                    })
+                }
+            }
+        }
+    };
+    if !owned {
+        debug!(object = %key, "not ours; not deleted");
+        return Ok(false);
+    }
+    let (ar, namespaced) = api_resource(&ctx.client, key).await?;
+    let api = dynamic_api(&ctx.client, &ar, namespaced, key.namespace.as_deref());
+    match api.delete(&key.name, &DeleteParams::background()).await {
+        Ok(_) => {
+            ctx.metrics.write("delete");
+            ctx.applied.forget(key);
+            info!(object = %key, "deleted");
+            Ok(true)
+        }
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
+        Err(source) => Err(ApplyError::Kube {
+            object: key.to_string(),
+            source,
+        }),
+    }
+}

@@ -1,0 +1,191 @@
+//! What every reconcile shares: the client, the caches the watches keep, telemetry, and the
+//! small in-memory records that let a no-op reconcile send nothing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::core::PartialObjectMeta;
+use kube::runtime::events::Recorder;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Client, Resource};
+
+use super::telemetry::Metrics;
+use crate::api::{labels, DataProduct, DataProductAccess, DataProductTemplate};
+use crate::plan::ObjectKey;
+
+/// Operator settings (from `dpctl run` flags).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Periodic re-reconcile of every product (drift safety net; the watches do the real work).
+    pub resync: Duration,
+    /// How often cloud state is re-observed.
+    pub aws_resync: Duration,
+    /// Namespaces whose products are reconciled; empty means all.
+    pub namespaces: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            resync: Duration::from_secs(300),
+            aws_resync: Duration::from_secs(600),
+            namespaces: Vec::new(),
+        }
+    }
+}
+
+impl Settings {
+    pub fn watches(&self, namespace: &str) -> bool {
+        self.namespaces.is_empty() || self.namespaces.iter().any(|n| n == namespace)
+    }
+}
+
+/// The labels and resourceVersion of a cached object: all a reconcile needs to decide whether a
+/// child is ours and unchanged since we last applied it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetaSummary {
+    pub resource_version: Option<String>,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A metadata cache of one kind.
+pub trait MetaLookup: Send + Sync {
+    fn get(&self, namespace: Option<&str>, name: &str) -> Option<MetaSummary>;
+    /// Objects labelled as belonging to the product `<namespace>/<name>`.
+    fn owned_by(&self, product_namespace: &str, product: &str) -> Vec<(Option<String>, String)>;
+}
+
+impl<K> MetaLookup for Store<PartialObjectMeta<K>>
+where
+    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+{
+    fn get(&self, namespace: Option<&str>, name: &str) -> Option<MetaSummary> {
+        let mut r = ObjectRef::<PartialObjectMeta<K>>::new(name);
+        if let Some(ns) = namespace {
+            r = r.within(ns);
+        }
+        Store::get(self, &r).map(|o| MetaSummary {
+            resource_version: o.metadata.resource_version.clone(),
+            labels: o.metadata.labels.clone().unwrap_or_default(),
+        })
+    }
+
+    fn owned_by(&self, product_namespace: &str, product: &str) -> Vec<(Option<String>, String)> {
+        self.state()
+            .iter()
+            .filter(|o| {
+                let l = o.metadata.labels.as_ref();
+                l.and_then(|l| l.get(labels::PRODUCT)).map(String::as_str) == Some(product)
+                    && l.and_then(|l| l.get(labels::PRODUCT_NAMESPACE))
+                        .map(String::as_str)
+                        == Some(product_namespace)
+            })
+            .map(|o| {
+                (
+                    o.metadata.namespace.clone(),
+                    o.metadata.name.clone().unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Caches kept by the watches.
+#[derive(Clone)]
+pub struct Stores {
+    pub products: Store<DataProduct>,
+    pub templates: Store<DataProductTemplate>,
+    pub accesses: Store<DataProductAccess>,
+    pub namespaces: Store<PartialObjectMeta<Namespace>>,
+    /// Metadata caches of the child kinds, by kind.
+    pub children: BTreeMap<&'static str, Arc<dyn MetaLookup>>,
+}
+
+impl Stores {
+    pub fn template(&self, name: &str) -> Option<Arc<DataProductTemplate>> {
+        self.templates.get(&ObjectRef::new(name))
+    }
+
+    pub fn product(&self, namespace: &str, name: &str) -> Option<Arc<DataProduct>> {
+        self.products.get(&ObjectRef::new(name).within(namespace))
+    }
+
+    pub fn namespace_labels(&self, name: &str) -> Option<BTreeMap<String, String>> {
+        self.namespaces
+            .get(&ObjectRef::new(name))
+            .map(|n| n.metadata.labels.clone().unwrap_or_default())
+    }
+
+    /// Metadata of a child, when its kind is cached.
+    pub fn child(&self, key: &ObjectKey) -> Option<Option<MetaSummary>> {
+        if key.kind == "Namespace" {
+            return Some(
+                self.namespaces
+                    .get(&ObjectRef::new(&key.name))
+                    .map(|n| MetaSummary {
+                        resource_version: n.metadata.resource_version.clone(),
+                        labels: n.metadata.labels.clone().unwrap_or_default(),
+                    }),
+            );
+        }
+        self.children
+            .get(key.kind.as_str())
+            .map(|s| s.get(key.namespace.as_deref(), &key.name))
+    }
+}
+
+/// What we applied last: the desired object's hash and the resourceVersion the API server gave
+/// the result. While both still match, the object is in sync without reading it.
+#[derive(Default)]
+pub struct Applied(Mutex<HashMap<ObjectKey, (String, String)>>);
+
+impl Applied {
+    pub fn in_sync(&self, key: &ObjectKey, hash: &str, resource_version: Option<&str>) -> bool {
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        matches!((map.get(key), resource_version), (Some((h, rv)), Some(live)) if h == hash && rv == live)
+    }
+
+    pub fn record(&self, key: ObjectKey, hash: String, resource_version: Option<String>) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match resource_version {
+            Some(rv) => {
+                map.insert(key, (hash, rv));
+            }
+            None => {
+                map.remove(&key);
+            }
+        }
+    }
+
+    pub fn forget(&self, key: &ObjectKey) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+    }
+}
+
+/// Shared by every reconcile.
+pub struct Context {
+    pub client: Client,
+    pub settings: Settings,
+    pub stores: Stores,
+    pub metrics: Arc<Metrics>,
+    pub recorder: Recorder,
+    pub applied: Applied,
+    /// Consecutive failures per product, for exponential backoff.
+    pub failures: Mutex<HashMap<String, u32>>,
+    /// The AWS step, when configured.
+    pub aws: Option<Arc<super::cloud::Cloud>>,
+    /// Today's date and the current time, injectable for tests.
+    pub clock: fn() -> jiff::Timestamp,
+}
+
+impl Context {
+    pub fn now(&self) -> jiff::Timestamp {
+        (self.clock)()
+    }
+
+    pub fn today(&self) -> jiff::civil::Date {
+        self.now().to_zoned(jiff::tz::TimeZone::UTC).date()
+    }
+}

@@ -1,0 +1,16 @@
+//! The operator: `dpctl run` reconciles DataProducts into a cluster.
+
+pub mod access;
+pub mod admission;
+pub mod apply;
+pub mod cloud;
+pub mod compare;
+pub mod context;
+pub mod leader;
+#[cfg(test)]
+mod mock_tests;
+pub mod permissions;
+pub mod reconcile;
+pub mod run;
+pub mod status;
+pub mod telemetry;

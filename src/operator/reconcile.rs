@@ -1,0 +1,568 @@
+//! The reconcile of one DataProduct: resolve → validate → plan → apply → status, each a small
+//! step; the top level only records telemetry and dispatches through the finalizer helper.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::runtime::finalizer::{finalizer, Event as Finalizer};
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+use tracing::{info, info_span, warn, Instrument};
+
+use super::apply::{self, ApplyError, MANAGER};
+use super::cloud::CloudOutcome;
+use super::context::Context;
+use super::status::{self, Check};
+use crate::api::{
+    CatalogStatus, DataProduct, DataProductStatus, Endpoints, InventoryEntry, Phase, ProductRef,
+    API_VERSION,
+};
+use crate::governance::{self, breaking, Violation};
+use crate::plan::{self, AwsResource, Plan, World};
+
+/// Finalizer that lets the operator clean up before a product disappears.
+pub const FINALIZER: &str = "dataproducts.io/cleanup";
+
+/// One error type per step; the variant name is the metric label.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("apply: {0}")]
+    Apply(#[from] ApplyError),
+    #[error("writing status: {0}")]
+    Status(#[source] kube::Error),
+    #[error("cleanup: {0}")]
+    Cleanup(String),
+    #[error("AWS: {0}")]
+    Cloud(String),
+    #[error("finalizer: {0}")]
+    Finalizer(String),
+}
+
+impl Error {
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Apply(_) => "apply",
+            Error::Status(_) => "status",
+            Error::Cleanup(_) => "cleanup",
+            Error::Cloud(_) => "aws",
+            Error::Finalizer(_) => "finalizer",
+        }
+    }
+}
+
+fn key_of(p: &DataProduct) -> String {
+    format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any())
+}
+
+/// The controller's reconcile: thin on purpose.
+pub async fn reconcile(product: Arc<DataProduct>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let key = key_of(&product);
+    if !ctx
+        .settings
+        .watches(&product.namespace().unwrap_or_default())
+    {
+        // Outside the configured namespaces: someone else's to reconcile.
+        return Ok(Action::await_change());
+    }
+    let span = info_span!("reconcile", product = %key, generation = product.metadata.generation.unwrap_or(0));
+    let start = Instant::now();
+    let api: Api<DataProduct> =
+        Api::namespaced(ctx.client.clone(), &product.namespace().unwrap_or_default());
+    let result = finalizer(&api, FINALIZER, product, |event| async {
+        match event {
+            Finalizer::Apply(p) => apply_product(&p, &ctx).await,
+            Finalizer::Cleanup(p) => cleanup_product(&p, &ctx).await,
+        }
+    })
+    .instrument(span)
+    .await
+    .map_err(|e| match e {
+        kube::runtime::finalizer::Error::ApplyFailed(e)
+        | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
+        other => Error::Finalizer(other.to_string()),
+    });
+    ctx.metrics
+        .reconcile_duration
+        .observe(start.elapsed().as_secs_f64());
+    if result.is_ok() {
+        ctx.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&key);
+    }
+    result
+}
+
+/// Transient failures back off exponentially per product, with jitter, capped at five minutes.
+pub fn error_policy(product: Arc<DataProduct>, error: &Error, ctx: Arc<Context>) -> Action {
+    let key = key_of(&product);
+    ctx.metrics.error(error.metric_label());
+    let attempt = {
+        let mut failures = ctx.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let n = failures.entry(key.clone()).or_insert(0);
+        *n = n.saturating_add(1);
+        *n
+    };
+    let delay = backoff(attempt, fastrand::f64());
+    warn!(product = %key, error = %error, attempt, retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
+
+/// `base · 2^(attempt-1)` capped at 300 s, scaled into [50 %, 100 %] by `jitter` ∈ [0, 1).
+pub fn backoff(attempt: u32, jitter: f64) -> Duration {
+    let base = 2f64 * 2f64.powi(attempt.saturating_sub(1).min(16) as i32);
+    let capped = base.min(300.0);
+    Duration::from_secs_f64(capped * (0.5 + jitter.clamp(0.0, 1.0) / 2.0))
+}
+
+/// Everything the planner may look at for this product, from the caches: its template, the
+/// producers of its inputs, its consumers and the access requests addressed to it. Only related
+/// products are looked up, so the cost does not grow with the number of products.
+pub fn world_for(product: &DataProduct, ctx: &Context) -> World {
+    let mut world = World::default();
+    let add = |world: &mut World, p: &DataProduct| {
+        if let Some(t) = ctx.stores.template(&p.spec.template) {
+            world.add_template((*t).clone());
+        }
+        world.add_product(p.clone());
+    };
+    add(&mut world, product);
+    let related = product
+        .spec
+        .inputs
+        .iter()
+        .filter_map(|i| i.product.as_deref())
+        .chain(
+            product
+                .spec
+                .access
+                .consumers
+                .iter()
+                .filter_map(|c| c.product.as_deref()),
+        );
+    for r in related.filter_map(ProductRef::parse) {
+        if let Some(p) = ctx.stores.product(&r.namespace, &r.name) {
+            add(&mut world, &p);
+        }
+    }
+    let me = key_of(product);
+    let today = ctx.today();
+    world.accesses = ctx
+        .stores
+        .accesses
+        .state()
+        .iter()
+        .filter(|a| a.spec.product == me)
+        .filter(|a| !expired(a.spec.expires.as_deref(), today))
+        .map(|a| (**a).clone())
+        .collect();
+    world
+}
+
+fn expired(expires: Option<&str>, today: jiff::civil::Date) -> bool {
+    expires
+        .and_then(|e| e.parse::<jiff::civil::Date>().ok())
+        .is_some_and(|e| e < today)
+}
+
+/// Grants past their expiry are dropped from the plan, so the AWS step revokes them.
+pub fn drop_expired_grants(plan: &mut Plan, today: jiff::civil::Date) {
+    plan.aws.retain(|r| match r {
+        AwsResource::AccessGrant(g) => !expired(g.spec.expires.as_deref(), today),
+        _ => true,
+    });
+}
+
+/// Outcome of validation: the refusal reason and every violation, or a plan.
+enum Validated {
+    Invalid {
+        reason: &'static str,
+        violations: Vec<Violation>,
+    },
+    Planned(Box<Plan>),
+}
+
+fn validate_and_plan(product: &DataProduct, ctx: &Context) -> Validated {
+    let namespace = product.namespace().unwrap_or_default();
+    let Some(template) = ctx.stores.template(&product.spec.template) else {
+        return Validated::Invalid {
+            reason: "TemplateNotFound",
+            violations: vec![Violation::new(
+                "template-exists",
+                "spec.template",
+                format!(
+                    "DataProductTemplate {} does not exist",
+                    product.spec.template
+                ),
+            )],
+        };
+    };
+    let labels = ctx.stores.namespace_labels(&namespace).unwrap_or_default();
+    if let Err(refusal) = super::admission::admit(
+        &namespace,
+        &labels,
+        template.spec.allowed_namespaces.as_ref(),
+        &product.spec.template,
+        &product.spec.domain,
+    ) {
+        return Validated::Invalid {
+            reason: refusal.reason,
+            violations: vec![Violation::new(
+                "namespace",
+                "metadata.namespace",
+                refusal.message,
+            )],
+        };
+    }
+    let world = world_for(product, ctx);
+    let violations = governance::validate_product(product, &world);
+    if !violations.is_empty() {
+        return Validated::Invalid {
+            reason: "GovernanceViolation",
+            violations,
+        };
+    }
+    let published = product
+        .status
+        .as_ref()
+        .map(|s| s.outputs.clone())
+        .unwrap_or_default();
+    let breaking = breaking::check(&product.spec.outputs, &published, ctx.today());
+    if !breaking.is_empty() {
+        return Validated::Invalid {
+            reason: "BreakingChange",
+            violations: breaking,
+        };
+    }
+    match plan::plan(product, &template, &world) {
+        Ok(mut p) => {
+            drop_expired_grants(&mut p, ctx.today());
+            Validated::Planned(Box::new(p))
+        }
+        Err(e) => Validated::Invalid {
+            reason: "GovernanceViolation",
+            violations: vec![Violation::new(
+                "derived-names",
+                "spec.template",
+                e.to_string(),
+            )],
+        },
+    }
+}
+
+async fn apply_product(product: &DataProduct, ctx: &Context) -> Result<Action, Error> {
+    let generation = product.metadata.generation;
+    let previous = product.status.clone().unwrap_or_default();
+    let plan = match validate_and_plan(product, ctx) {
+        Validated::Planned(p) => p,
+        Validated::Invalid { reason, violations } => {
+            // Nothing is created or changed; the product waits for its spec (or the template,
+            // or its namespace) to change, which the watches report.
+            let message = violations
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join("; ");
+            let valid = Check::new(status::VALID, Some(false), reason, message.clone());
+            let ready = Check::new(status::READY, Some(false), reason, message.clone());
+            let mut next = previous.clone();
+            next.observed_generation = generation;
+            next.phase = Some(Phase::Invalid);
+            next.conditions =
+                status::conditions(&previous.conditions, &[ready, valid], generation, ctx.now());
+            let event = if reason == "BreakingChange" {
+                "BreakingChange"
+            } else {
+                "GovernanceViolation"
+            };
+            write_status(
+                product,
+                ctx,
+                &previous,
+                next,
+                Some((EventType::Warning, event, message)),
+            )
+            .await?;
+            return Ok(Action::await_change());
+        }
+    };
+    let key = key_of(product);
+    let names = &plan.names;
+    let applied = apply::apply(ctx, &key, &plan.kubernetes).await;
+    let mut checks = vec![Check::new(
+        status::VALID,
+        Some(true),
+        "Valid",
+        "the product follows every governance rule",
+    )];
+    let outcome = match applied {
+        Ok(o) => o,
+        Err(e) => {
+            let conflict = e.is_conflict();
+            let reason = if conflict { "Conflict" } else { "ApplyFailed" };
+            checks.push(Check::new(
+                status::NAMESPACE_READY,
+                Some(false),
+                reason,
+                e.to_string(),
+            ));
+            let ready = status::ready(&checks);
+            let mut next = previous.clone();
+            next.observed_generation = generation;
+            next.phase = Some(status::phase(true, &ready, false));
+            let mut all = vec![ready];
+            all.extend(checks);
+            next.conditions = status::conditions(&previous.conditions, &all, generation, ctx.now());
+            let event = conflict.then(|| (EventType::Warning, "Conflict", e.to_string()));
+            write_status(product, ctx, &previous, next, event).await?;
+            // A conflict waits for the other owner to let go; the periodic resync retries it.
+            return if conflict {
+                Ok(Action::requeue(ctx.settings.resync))
+            } else {
+                Err(Error::Apply(e))
+            };
+        }
+    };
+    let (product_ns, product_name) = (product.namespace().unwrap_or_default(), product.name_any());
+    // Pruning works from the recorded inventory, so its cost is the product's own object count.
+    // The label scan of every cached child is left to cleanup, where the namespace goes anyway.
+    apply::prune(
+        ctx,
+        &product_ns,
+        &product_name,
+        &previous.inventory,
+        &outcome.inventory,
+        false,
+    )
+    .await?;
+    checks.push(Check::new(
+        status::NAMESPACE_READY,
+        Some(true),
+        "Provisioned",
+        format!("namespace {} and its policies are applied", names.namespace),
+    ));
+
+    let cloud = match &ctx.aws {
+        Some(cloud) => {
+            cloud
+                .ensure(
+                    &key,
+                    product.uid().as_deref().unwrap_or_default(),
+                    &plan.aws,
+                )
+                .await
+        }
+        None => CloudOutcome::not_configured(),
+    };
+    let pipelines = product.spec.pipelines.len();
+    checks.push(cloud.storage.clone());
+    checks.push(cloud.catalog.clone());
+    checks.push(Check::new(
+        status::PIPELINES_READY,
+        Some(true),
+        "Scheduled",
+        format!("{pipelines} pipeline(s) scheduled as CronJobs"),
+    ));
+    checks.push(cloud.access.clone());
+    let ready = status::ready(&checks);
+    let mut all = vec![ready.clone()];
+    all.extend(checks);
+
+    let aws_ready = ctx.aws.is_some();
+    let tables: Vec<String> = names.tables.iter().map(|(_, t)| t.clone()).collect();
+    let next = DataProductStatus {
+        observed_generation: generation,
+        phase: Some(status::phase(true, &ready, false)),
+        conditions: status::conditions(&previous.conditions, &all, generation, ctx.now()),
+        namespace: Some(names.namespace.clone()),
+        buckets: cloud.buckets.clone(),
+        catalog: aws_ready.then(|| CatalogStatus {
+            database: names.database.clone(),
+            tables: tables.clone(),
+        }),
+        endpoints: (aws_ready && !tables.is_empty()).then(|| Endpoints {
+            sql: Some(format!(
+                "SELECT * FROM {}.{} LIMIT 10",
+                names.database, tables[0]
+            )),
+        }),
+        outputs: breaking::published(&product.spec.outputs),
+        inventory: outcome.inventory,
+    };
+    let event = (next.phase == Some(Phase::Ready)).then(|| {
+        (
+            EventType::Normal,
+            "Provisioned",
+            format!(
+                "namespace {}, {} Kubernetes objects and {} AWS resources are in place",
+                names.namespace,
+                plan.kubernetes.len(),
+                plan.aws.len()
+            ),
+        )
+    });
+    write_status(product, ctx, &previous, next, event).await?;
+    if cloud.transient {
+        return Err(Error::Cloud(
+            "a retryable AWS failure remains; see the product's conditions".into(),
+        ));
+    }
+    Ok(Action::requeue(
+        ctx.settings.resync.min(ctx.settings.aws_resync),
+    ))
+}
+
+/// Writes the status when it changed (server-side apply on the status subresource, so fields we
+/// stop setting disappear), and publishes `event` when the phase or reason changed.
+async fn write_status(
+    product: &DataProduct,
+    ctx: &Context,
+    previous: &DataProductStatus,
+    next: DataProductStatus,
+    event: Option<(EventType, &str, String)>,
+) -> Result<(), Error> {
+    ctx.metrics.set_phase(&key_of(product), next.phase);
+    if !status::changed(product.status.as_ref(), &next) {
+        return Ok(());
+    }
+    let transition = previous.phase != next.phase || ready_reason(previous) != ready_reason(&next);
+    let api: Api<DataProduct> =
+        Api::namespaced(ctx.client.clone(), &product.namespace().unwrap_or_default());
+    let patch = json!({"apiVersion": API_VERSION, "kind": "DataProduct", "status": next});
+    api.patch_status(
+        &product.name_any(),
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map_err(Error::Status)?;
+    ctx.metrics.write("status");
+    if let (true, Some((type_, reason, note))) = (transition, event) {
+        publish(ctx, product, type_, reason, &note).await;
+    }
+    Ok(())
+}
+
+fn ready_reason(s: &DataProductStatus) -> Option<&str> {
+    s.conditions
+        .iter()
+        .find(|c| c.type_ == status::READY)
+        .map(|c| c.reason.as_str())
+}
+
+/// Events are best effort: a failure to record one is logged, never fails the reconcile.
+async fn publish(ctx: &Context, product: &DataProduct, type_: EventType, reason: &str, note: &str) {
+    let event = Event {
+        type_,
+        reason: reason.to_string(),
+        note: Some(note.chars().take(1000).collect()),
+        action: "Reconcile".to_string(),
+        secondary: None,
+    };
+    match ctx.recorder.publish(&event, &product.object_ref(&())).await {
+        Ok(()) => ctx.metrics.write("event"),
+        Err(e) => warn!(error = %e, reason, "could not record event"),
+    }
+}
+
+async fn cleanup_product(product: &DataProduct, ctx: &Context) -> Result<Action, Error> {
+    let key = key_of(product);
+    let (product_ns, product_name) = (product.namespace().unwrap_or_default(), product.name_any());
+    let previous = product.status.clone().unwrap_or_default();
+    let mut note = String::new();
+
+    // Cloud first: it needs the plan, which needs a valid spec and an existing template. When
+    // those are gone, cloud resources are left in place (never deleted by guesswork) and said so.
+    if let Some(cloud) = &ctx.aws {
+        match validate_and_plan(product, ctx) {
+            Validated::Planned(plan) => {
+                let report = cloud
+                    .cleanup(
+                        &key,
+                        product.uid().as_deref().unwrap_or_default(),
+                        &plan.aws,
+                    )
+                    .await;
+                if !report.done {
+                    if report.transient {
+                        return Err(Error::Cloud(report.message));
+                    }
+                    publish(
+                        ctx,
+                        product,
+                        EventType::Warning,
+                        "DeletionBlocked",
+                        &report.message,
+                    )
+                    .await;
+                }
+                if !report.retained.is_empty() {
+                    note = format!("; kept in AWS: {}", report.retained.join(", "));
+                }
+            }
+            Validated::Invalid { reason, .. } => {
+                note = format!("; AWS resources were left in place because the product could not be planned ({reason})");
+            }
+        }
+    }
+
+    // Kubernetes: every object of the inventory and every object the caches show as the
+    // product's. Missing objects are fine; objects that are not ours are never deleted.
+    let mut keys: Vec<InventoryEntry> = previous.inventory.clone();
+    if let Some(ns) = &previous.namespace {
+        keys.push(InventoryEntry {
+            api_version: "v1".into(),
+            kind: "Namespace".into(),
+            namespace: None,
+            name: ns.clone(),
+        });
+    }
+    apply::prune(ctx, &product_ns, &product_name, &keys, &[], true).await?;
+    let namespaces: Vec<_> = ctx
+        .stores
+        .namespaces
+        .state()
+        .iter()
+        .filter(|n| {
+            apply::owner_of(&n.metadata.labels.clone().unwrap_or_default()).as_deref()
+                == Some(key.as_str())
+        })
+        .map(|n| n.metadata.name.clone().unwrap_or_default())
+        .collect();
+    for ns in namespaces {
+        let k = crate::plan::ObjectKey {
+            api_version: "v1".into(),
+            kind: "Namespace".into(),
+            namespace: None,
+            name: ns,
+        };
+        apply::delete_if_owned(ctx, &key, &k).await?;
+    }
+    ctx.metrics.set_phase(&key, None);
+    info!(product = %key, "cleaned up");
+    publish(
+        ctx,
+        product,
+        EventType::Normal,
+        "Deleted",
+        &format!("the product's Kubernetes objects were removed{note}"),
+    )
+    .await;
+    Ok(Action::await_change())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_caps_and_jitters() {
+        assert_eq!(backoff(1, 0.999_999).as_secs(), 1);
+        assert!(backoff(3, 0.0) == Duration::from_secs(4));
+        assert!(backoff(30, 0.999_999) <= Duration::from_secs(300));
+        assert!(backoff(30, 0.0) >= Duration::from_secs(150));
+    }
+}
