@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use dataproduct_operator::api::{
     labels, DataProduct, DataProductAccess, DataProductStatus, DataProductTemplate,
 };
-use dataproduct_operator::load::{load_str, Document, LoadOptions};
 use dataproduct_operator::operator::context::{Applied, Context, MetaLookup, Settings, Stores};
 use dataproduct_operator::operator::reconcile::{reconcile, FINALIZER};
 use dataproduct_operator::operator::telemetry::Metrics;
@@ -35,36 +34,6 @@ const KINDS: [&str; 8] = [
     "CronJob",
 ];
 
-fn fixtures() -> (DataProductTemplate, DataProduct) {
-    let mut docs = Vec::new();
-    let mut errors = Vec::new();
-    let opts = LoadOptions::default();
-    load_str(
-        "t".as_ref(),
-        include_str!("../templates/standard.yaml"),
-        &opts,
-        &mut docs,
-        &mut errors,
-    );
-    load_str(
-        "p".as_ref(),
-        include_str!("../examples/messaging/conversations.yaml"),
-        &opts,
-        &mut docs,
-        &mut errors,
-    );
-    assert!(errors.is_empty());
-    let (mut t, mut p) = (None, None);
-    for d in docs {
-        match d.document {
-            Document::Template(x) => t = Some(*x),
-            Document::Product(x) => p = Some(*x),
-            Document::Access(_) => {}
-        }
-    }
-    (t.unwrap(), p.unwrap())
-}
-
 struct Round {
     first: Duration,
     first_requests: usize,
@@ -73,8 +42,8 @@ struct Round {
 }
 
 async fn round(n: usize) -> Round {
-    let (template, pattern) = fixtures();
-    let (client, seen) = fake_api::start(fake_api::Behaviour {
+    let (template, pattern) = fake_api::conversations();
+    let (client, seen, objects) = fake_api::start(fake_api::Behaviour {
         product: serde_json::to_value(&pattern).unwrap(),
         ..Default::default()
     });
@@ -140,6 +109,7 @@ async fn round(n: usize) -> Round {
         failures: Default::default(),
         aws: None,
         clock: || "2026-11-22T10:00:00Z".parse().unwrap(),
+        synced: Arc::new(std::sync::atomic::AtomicBool::new(true)),
     });
 
     // First provisioning of every product.
@@ -148,7 +118,7 @@ async fn round(n: usize) -> Round {
     for p in &products {
         reconcile(Arc::new(p.clone()), ctx.clone()).await.unwrap();
         let log = std::mem::take(&mut *seen.lock().unwrap());
-        for (kind, obj) in fake_api::applied(&log) {
+        for (kind, obj) in fake_api::applied(&log, &objects) {
             let event = watcher::Event::Apply(obj);
             if kind == "Namespace" {
                 namespaces_w.apply_watcher_event(&event);

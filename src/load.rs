@@ -209,14 +209,15 @@ fn load_document(
     let api_version = map.get("apiVersion").and_then(|v| v.as_str()).unwrap_or("");
     let kind = map.get("kind").and_then(|v| v.as_str()).unwrap_or("");
     let group = api_version.split_once('/').map(|(g, _)| g).unwrap_or("");
+    let ours = ["DataProduct", "DataProductTemplate", "DataProductAccess"].contains(&kind);
     if group != GROUP {
-        if api_version.is_empty() || kind.is_empty() {
-            return Err(doc_error(
-                "document has no apiVersion or kind; expected apiVersion: dataproducts.io/v1alpha1"
-                    .to_string(),
-            ));
+        if ours {
+            return Err(doc_error(format!(
+                "{kind} needs apiVersion: {API_VERSION} (found \"{api_version}\")"
+            )));
         }
-        // Someone else's kind (a Deployment in the same GitOps repository): not ours to check.
+        // Someone else's document (a Deployment, a Helm values file, a Kustomization in the
+        // same GitOps repository): not ours to check.
         return Ok(None);
     }
     if api_version != API_VERSION {

@@ -418,6 +418,10 @@ pub struct PublishedOutput {
     /// Sunset of a published deprecation: after it, the output may change or go.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sunset: Option<String>,
+    /// The day the operator first published that deprecation. Notice periods count from here,
+    /// so a backdated `announced` date cannot shorten them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deprecated_since: Option<String>,
 }
 
 /// A published column.

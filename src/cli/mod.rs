@@ -6,6 +6,7 @@ mod documents;
 mod loadtest;
 mod plan;
 pub mod run;
+mod schema;
 mod validate;
 
 use std::path::PathBuf;
@@ -37,6 +38,15 @@ pub enum Command {
     Diff(diff::DiffArgs),
     /// Create N products in a cluster where the operator runs and report latency, writes and memory.
     LoadTest(loadtest::LoadTestArgs),
+    /// Write JSON Schemas of the three kinds for editors (yaml-language-server).
+    Schema {
+        /// Directory to write dataproduct.json, dataproducttemplate.json and
+        /// dataproductaccess.json into; stdout (one JSON object keyed by kind) when unset.
+        #[arg(short = 'o', long = "output-dir", value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Print the IAM policy the operator itself needs for the AWS step.
+    IamPolicy,
 }
 
 /// Where documents come from.
@@ -94,6 +104,12 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write, err: &mut dyn std::io::Write)
         Command::Run(args) => run::execute(&args, err),
         Command::Diff(args) => diff::execute(&args, out, err),
         Command::LoadTest(args) => loadtest::execute(&args, out, err),
+        Command::Schema { dir } => schema::run(dir.as_deref(), out, err),
+        Command::IamPolicy => {
+            let policy = crate::aws::permissions::operator_policy();
+            let text = serde_json::to_string_pretty(&policy).unwrap_or_default() + "\n";
+            write_or_fail(out, err, &text)
+        }
     };
     ExitCode::from(code)
 }

@@ -22,9 +22,26 @@ pub fn run(args: &PlanArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let mut failed = false;
     let mut yaml = String::new();
     let mut items = Vec::new();
+    let collisions = governance::validate_set(&inputs.world);
     for (r, source) in &inputs.products {
         let product = &inputs.world.products[r];
-        let violations = governance::validate_product(product, &inputs.world);
+        let mut violations = governance::validate_product(product, &inputs.world);
+        // The same checks the operator makes: the template itself, and names no other product
+        // derives too.
+        if let Some(t) = inputs.world.template_of(product) {
+            violations.extend(governance::validate_template(t).into_iter().map(|v| {
+                governance::Violation {
+                    message: format!("template {}: {}", product.spec.template, v.message),
+                    ..v
+                }
+            }));
+        }
+        violations.extend(
+            collisions
+                .iter()
+                .filter(|(p, _)| p == r)
+                .map(|(_, v)| v.clone()),
+        );
         if !violations.is_empty() {
             // Same rule as the operator: a product that breaks a rule gets no plan at all.
             failed = true;

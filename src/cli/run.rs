@@ -119,7 +119,8 @@ pub fn execute(args: &RunArgs, err: &mut dyn std::io::Write) -> u8 {
             name: args.lease_name.clone(),
             identity,
             duration: Duration::from_secs(15),
-            renew_every: Duration::from_secs(5),
+            renew_deadline: Duration::from_secs(10),
+            renew_every: Duration::from_secs(2),
         }),
         aws: args.aws.then(|| CloudConfig {
             region_override: args.aws_region.clone(),

@@ -10,22 +10,53 @@ use crate::api::{Output, PublishedColumn, PublishedOutput};
 /// Rule id of breaking changes (reported with condition reason `BreakingChange`).
 pub const RULE: &str = "breaking-change";
 
-/// The contract of the spec's outputs, as it will be published once applied.
-pub fn published(outputs: &[Output]) -> Vec<PublishedOutput> {
+/// The contract of the spec's outputs, as it will be published once applied. A deprecation
+/// keeps the day it was first published (`before`), or gets `today`.
+pub fn published(
+    outputs: &[Output],
+    before: &[PublishedOutput],
+    today: Date,
+) -> Vec<PublishedOutput> {
     let column = |c: &crate::api::Column| PublishedColumn {
         name: c.name.clone(),
         type_: canonical(&c.type_),
     };
     outputs
         .iter()
-        .map(|o| PublishedOutput {
-            name: o.name.clone(),
-            version: o.version,
-            columns: o.schema.iter().map(column).collect(),
-            partition_keys: o.partition_keys.iter().map(column).collect(),
-            sunset: o.deprecation.as_ref().map(|d| d.sunset.clone()),
+        .map(|o| {
+            let since = o.deprecation.as_ref().map(|_| {
+                before
+                    .iter()
+                    .find(|b| b.name == o.name)
+                    .and_then(|b| b.deprecated_since.clone())
+                    .unwrap_or_else(|| today.to_string())
+            });
+            PublishedOutput {
+                name: o.name.clone(),
+                version: o.version,
+                columns: o.schema.iter().map(column).collect(),
+                partition_keys: o.partition_keys.iter().map(column).collect(),
+                sunset: o.deprecation.as_ref().map(|d| d.sunset.clone()),
+                deprecated_since: since,
+            }
         })
         .collect()
+}
+
+/// Whether a published output's contract is released: its sunset has passed, and consumers got
+/// the full notice (the template's period and the quarter rule) counted from the day the
+/// deprecation was first published.
+fn released(o: &PublishedOutput, today: Date, notice_days: u32) -> bool {
+    let parse = |s: Option<&str>| s.and_then(|s| s.parse::<Date>().ok());
+    match (
+        parse(o.sunset.as_deref()),
+        parse(o.deprecated_since.as_deref()),
+    ) {
+        (Some(sunset), Some(since)) => {
+            sunset < today && sunset >= super::deprecation::earliest_sunset(since, notice_days)
+        }
+        _ => false,
+    }
 }
 
 fn canonical(t: &str) -> String {
@@ -36,17 +67,16 @@ fn canonical(t: &str) -> String {
 
 /// Compares the spec's outputs with what was published before. Adding outputs or columns is
 /// always fine; removing or retyping needs a new version or a passed sunset.
-pub fn check(outputs: &[Output], before: &[PublishedOutput], today: Date) -> Vec<Violation> {
-    let now = published(outputs);
+pub fn check(
+    outputs: &[Output],
+    before: &[PublishedOutput],
+    today: Date,
+    notice_days: u32,
+) -> Vec<Violation> {
+    let now = published(outputs, before, today);
     let mut v = Vec::new();
     for old in before {
-        let sunset_passed = |o: &PublishedOutput| {
-            o.sunset
-                .as_deref()
-                .and_then(|s| s.parse::<Date>().ok())
-                .is_some_and(|s| s < today)
-        };
-        if sunset_passed(old) {
+        if released(old, today, notice_days) {
             continue;
         }
         let Some((i, new)) = now.iter().enumerate().find(|(_, n)| n.name == old.name) else {
@@ -132,20 +162,16 @@ mod tests {
 
     #[test]
     fn additions_and_new_versions_are_fine() {
-        let before = published(&[output(1, &[("a", "int")])]);
-        assert!(check(
-            &[output(1, &[("a", "INT"), ("b", "string")])],
-            &before,
-            today()
-        )
-        .is_empty());
-        assert!(check(&[output(2, &[("b", "string")])], &before, today()).is_empty());
+        let before = published(&[output(1, &[("a", "int")])], &[], today());
+        let wider = [output(1, &[("a", "INT"), ("b", "string")])];
+        assert!(check(&wider, &before, today(), 90).is_empty());
+        assert!(check(&[output(2, &[("b", "string")])], &before, today(), 90).is_empty());
     }
 
     #[test]
     fn removals_and_retypes_at_the_same_version_are_refused() {
-        let before = published(&[output(1, &[("a", "int"), ("b", "string")])]);
-        let v = check(&[output(1, &[("a", "bigint")])], &before, today());
+        let before = published(&[output(1, &[("a", "int"), ("b", "string")])], &[], today());
+        let v = check(&[output(1, &[("a", "bigint")])], &before, today(), 90);
         assert_eq!(v.len(), 2, "{v:?}");
         assert!(v.iter().all(|v| v.rule == RULE));
         assert!(
@@ -153,7 +179,7 @@ mod tests {
             "{v:?}"
         );
         assert!(v[1].message.contains("column b was removed"), "{v:?}");
-        let v = check(&[], &before, today());
+        let v = check(&[], &before, today(), 90);
         assert!(v[0]
             .message
             .contains("output orders (version 1) was removed"));
@@ -161,22 +187,52 @@ mod tests {
             &[output(0, &[("a", "int"), ("b", "string")])],
             &before,
             today(),
+            90,
         );
         assert!(v[0].message.contains("versions only grow"));
     }
 
-    #[test]
-    fn a_passed_sunset_releases_the_contract() {
-        let mut deprecated = output(1, &[("a", "int")]);
-        deprecated.deprecation = Some(Deprecation {
-            announced: "2026-01-01".into(),
-            sunset: "2026-09-30".into(),
+    fn deprecated(announced: &str, sunset: &str) -> Output {
+        let mut o = output(1, &[("a", "int")]);
+        o.deprecation = Some(Deprecation {
+            announced: announced.into(),
+            sunset: sunset.into(),
             ..Deprecation::default()
         });
-        let before = published(&[deprecated.clone()]);
-        assert!(check(&[], &before, today()).is_empty());
-        deprecated.deprecation.as_mut().unwrap().sunset = "2027-01-01".into();
-        let before = published(&[deprecated]);
-        assert_eq!(check(&[], &before, today()).len(), 1);
+        o
+    }
+
+    #[test]
+    fn a_passed_sunset_after_full_notice_releases_the_contract() {
+        // Published on 2026-01-02; sunset 2026-09-30 is past both the 90 days and the quarter.
+        let before = published(
+            &[deprecated("2026-01-01", "2026-09-30")],
+            &[],
+            "2026-01-02".parse().unwrap(),
+        );
+        assert_eq!(before[0].deprecated_since.as_deref(), Some("2026-01-02"));
+        assert!(check(&[], &before, today(), 90).is_empty());
+        // A sunset still ahead keeps the contract.
+        let before = published(
+            &[deprecated("2026-01-01", "2027-01-01")],
+            &[],
+            "2026-01-02".parse().unwrap(),
+        );
+        assert_eq!(check(&[], &before, today(), 90).len(), 1);
+    }
+
+    #[test]
+    fn a_backdated_announcement_does_not_shorten_the_notice() {
+        // Announced "2020-01-01" but first published today: the sunset is long past on paper,
+        // yet consumers learn of it only now, so the contract still holds.
+        let before = published(&[deprecated("2020-01-01", "2020-06-30")], &[], today());
+        assert_eq!(check(&[], &before, today(), 90).len(), 1);
+        // The first-published day survives later reconciles.
+        let again = published(
+            &[deprecated("2020-01-01", "2020-06-30")],
+            &before,
+            "2027-01-01".parse().unwrap(),
+        );
+        assert_eq!(again[0].deprecated_since, before[0].deprecated_since);
     }
 }

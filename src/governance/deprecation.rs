@@ -15,16 +15,17 @@ pub fn parse_date(s: &str) -> Result<Date, String> {
         .map_err(|_| format!("\"{s}\" is not a valid date; write YYYY-MM-DD"))
 }
 
-/// Last day of the quarter after the one `date` is in.
+/// Last day of the quarter after the one `date` is in; `Date::MAX` past the calendar's end.
 pub fn end_of_next_quarter(date: Date) -> Date {
     let quarter = (date.month() - 1) / 3; // 0..=3
     let (year, last_month) = if quarter == 3 {
-        (date.year() + 1, 3)
+        (date.year().saturating_add(1), 3)
     } else {
         (date.year(), (quarter + 2) * 3)
     };
-    let first = Date::new(year, last_month, 1).expect("month 3, 6, 9 or 12 always exists");
-    first.last_of_month()
+    Date::new(year, last_month, 1)
+        .map(|first| first.last_of_month())
+        .unwrap_or(Date::MAX)
 }
 
 /// The earliest sunset allowed for an announcement.
@@ -82,6 +83,14 @@ mod tests {
         assert!(check("2026-01-01", "2026-06-30", 180).is_ok());
         assert!(check("2026-01-01", "2026-06-30", 90).is_ok());
         assert_eq!(earliest_sunset(d("2026-01-01"), 365), d("2027-01-01"));
+    }
+
+    #[test]
+    fn the_end_of_the_calendar_is_a_message_not_a_panic() {
+        assert_eq!(end_of_next_quarter(d("9999-10-01")), Date::MAX);
+        // The last day of the calendar is the only sunset left.
+        assert!(check("9999-10-01", "9999-12-30", 90).is_err());
+        assert!(check("9999-10-01", "9999-12-31", 90).is_ok());
     }
 
     #[test]

@@ -398,6 +398,23 @@ fn check_pipelines(product: &DataProduct, v: &mut Vec<Violation>) {
                 format!("pipeline {} is declared twice", p.name),
             ));
         }
+        if p.name.len() > 52 || !is_dns_label(&p.name) {
+            v.push(Violation::new(
+                "pipeline-name",
+                format!("{at}.name"),
+                format!("\"{}\" becomes a CronJob name: use lowercase letters, digits and hyphens, starting and ending with a letter or digit, at most 52 characters", p.name),
+            ));
+        }
+        let mut env_names = BTreeSet::new();
+        for (j, e) in p.env.iter().enumerate() {
+            if !env_names.insert(e.name.as_str()) {
+                v.push(Violation::new(
+                    "pipeline-env",
+                    format!("{at}.env[{j}].name"),
+                    format!("{} is set twice", e.name),
+                ));
+            }
+        }
         if let Err(e) = schedule::check_schedule(&p.schedule) {
             v.push(Violation::new(
                 "pipeline-schedule",
@@ -458,6 +475,7 @@ fn check_pipelines(product: &DataProduct, v: &mut Vec<Violation>) {
 }
 
 fn check_inputs(product: &DataProduct, world: &World, v: &mut Vec<Violation>) {
+    // Input port names: a product input's output name or an external input's name.
     let mut externals = BTreeSet::new();
     for (i, input) in product.spec.inputs.iter().enumerate() {
         let at = format!("spec.inputs[{i}]");
@@ -479,6 +497,15 @@ fn check_inputs(product: &DataProduct, world: &World, v: &mut Vec<Violation>) {
                     ));
                     continue;
                 };
+                // Pipelines name input ports in `reads`; two ports with one name are ambiguous
+                // (and would set the same DP_INPUT_* variables).
+                if !externals.insert(output) {
+                    v.push(Violation::new(
+                        "unique-names",
+                        format!("{at}.output"),
+                        format!("input port {output} is declared twice; pipelines' reads could not tell the inputs apart"),
+                    ));
+                }
                 if let Some(producer) = world.products.get(&r) {
                     if !producer.spec.outputs.iter().any(|o| o.name == output) {
                         let have: Vec<&str> = producer
@@ -633,6 +660,16 @@ pub fn validate_access(access: &DataProductAccess, world: &World) -> Vec<Violati
             "spec.consumer",
             "set exactly one of product or principal",
         )),
+    }
+    if let Some(c) = spec.consumer.product.as_deref().and_then(ProductRef::parse) {
+        let here = access.metadata.namespace.as_deref().unwrap_or("");
+        if c.namespace != here {
+            v.push(Violation::new(
+                "access-consumer",
+                "spec.consumer.product",
+                format!("a request on behalf of {c} must be created in its namespace {}, not in {here}; only the consumer's team may ask for it", c.namespace),
+            ));
+        }
     }
     if spec.purpose.trim().is_empty() {
         v.push(Violation::new(

@@ -175,6 +175,15 @@ pub async fn reconcile(
     access: Arc<DataProductAccess>,
     ctx: Arc<Context>,
 ) -> Result<Action, super::reconcile::Error> {
+    if !ctx
+        .settings
+        .watches(&access.namespace().unwrap_or_default())
+    {
+        return Ok(Action::await_change());
+    }
+    if !ctx.synced() {
+        return Ok(Action::requeue(std::time::Duration::from_secs(1)));
+    }
     let mut world = World::default();
     let mut producer_ready = false;
     if let Some(r) = ProductRef::parse(&access.spec.product) {

@@ -44,6 +44,13 @@ impl ApplyError {
     pub fn is_conflict(&self) -> bool {
         matches!(self, ApplyError::Conflict { .. })
     }
+
+    /// The API server refused the object itself (400 Bad Request, 422 Invalid: a field it
+    /// rejects); retrying the same object cannot help, so it waits for a change.
+    pub fn is_rejection(&self) -> bool {
+        matches!(self, ApplyError::Kube { source: kube::Error::Api(s), .. } if s.code == 400 || s.code == 422)
+            || matches!(self, ApplyError::UnknownKind { .. })
+    }
 }
 
 /// What the apply step did.
@@ -182,8 +189,10 @@ pub async fn apply(
             object: key.to_string(),
             source,
         };
-        // Read before writing unless the cache says the object does not exist.
-        if !matches!(cached, Some(None)) {
+        // Read before writing, except when the cache says an object we applied before is gone
+        // (drift). Without that record the object may exist unlabelled — invisible to our
+        // label-filtered caches — and must be checked for ownership, not overwritten.
+        if !(matches!(cached, Some(None)) && ctx.applied.knows(&key)) {
             if let Some(live) = api.get_opt(&key.name).await.map_err(kube_err)? {
                 let live_labels = live.metadata.labels.clone().unwrap_or_default();
                 ownership(

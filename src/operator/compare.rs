@@ -6,19 +6,36 @@ use serde_json::Value;
 /// True when every field of `desired` is present in `live` with the same meaning. Fields the
 /// API server or other controllers add (defaults, status, extra labels) do not matter.
 pub fn contains(live: &Value, desired: &Value) -> bool {
+    within(live, desired, false)
+}
+
+/// Keys under which values are resource quantities (requests, limits, quota, LimitRange
+/// defaults), which the API server canonicalises. Anywhere else a string is compared as written,
+/// so `"1.0"` and `"1"` in an environment variable stay different.
+const QUANTITY_KEYS: &[&str] = &[
+    "requests",
+    "limits",
+    "hard",
+    "default",
+    "defaultRequest",
+    "max",
+    "min",
+];
+
+fn within(live: &Value, desired: &Value, quantities: bool) -> bool {
     match (live, desired) {
         (_, Value::Null) => true,
         (Value::Object(l), Value::Object(d)) => d.iter().all(|(k, dv)| match l.get(k) {
-            Some(lv) => contains(lv, dv),
+            Some(lv) => within(lv, dv, quantities || QUANTITY_KEYS.contains(&k.as_str())),
             None => is_empty(dv),
         }),
         (Value::Array(l), Value::Array(d)) => {
-            l.len() == d.len() && l.iter().zip(d).all(|(lv, dv)| contains(lv, dv))
+            l.len() == d.len() && l.iter().zip(d).all(|(lv, dv)| within(lv, dv, quantities))
         }
         (Value::Null, d) => is_empty(d),
-        (Value::String(l), Value::String(d)) => l == d || same_quantity(l, d),
+        (Value::String(l), Value::String(d)) => l == d || (quantities && same_quantity(l, d)),
         (Value::Number(l), Value::String(d)) | (Value::String(d), Value::Number(l)) => {
-            same_quantity(&l.to_string(), d)
+            quantities && same_quantity(&l.to_string(), d)
         }
         (l, d) => l == d,
     }
@@ -100,14 +117,22 @@ mod tests {
     }
 
     #[test]
-    fn quantities_compare_by_value_and_empty_matches_missing() {
-        assert!(contains(&json!({"cpu": "500m"}), &json!({"cpu": "0.5"})));
+    fn quantities_compare_by_value_only_where_they_are_quantities() {
+        let req = |v: serde_json::Value| json!({"resources": {"requests": {"cpu": v}}});
+        assert!(contains(&req(json!("500m")), &req(json!("0.5"))));
+        let lim = |v: &str| json!({"limits": {"memory": v}});
+        assert!(contains(&lim("1Gi"), &lim("1024Mi")));
         assert!(contains(
-            &json!({"memory": "1Gi"}),
-            &json!({"memory": "1024Mi"})
+            &json!({"hard": {"pods": "50"}}),
+            &json!({"hard": {"pods": 50}})
         ));
-        assert!(contains(&json!({"pods": "50"}), &json!({"pods": 50})));
-        assert!(!contains(&json!({"cpu": "1"}), &json!({"cpu": "2"})));
+        assert!(!contains(
+            &json!({"hard": {"cpu": "1"}}),
+            &json!({"hard": {"cpu": "2"}})
+        ));
+        // Outside resource fields a string is compared as written.
+        let env = |v: &str| json!({"env": [{"name": "N", "value": v}]});
+        assert!(!contains(&env("1"), &env("1.0")));
         assert!(contains(&json!({}), &json!({"emptyDir": {}})));
         assert!(!contains(
             &json!({"name": "image:1"}),

@@ -159,6 +159,14 @@ impl Applied {
         }
     }
 
+    /// Whether this operator process applied the object before.
+    pub fn knows(&self, key: &ObjectKey) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(key)
+    }
+
     pub fn forget(&self, key: &ObjectKey) {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
     }
@@ -178,9 +186,16 @@ pub struct Context {
     pub aws: Option<Arc<super::cloud::Cloud>>,
     /// Today's date and the current time, injectable for tests.
     pub clock: fn() -> jiff::Timestamp,
+    /// Set once every watch has listed its objects. Until then a reconcile could mistake a
+    /// cache that is still filling for a missing template or child, so it waits instead.
+    pub synced: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Context {
+    pub fn synced(&self) -> bool {
+        self.synced.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     pub fn now(&self) -> jiff::Timestamp {
         (self.clock)()
     }

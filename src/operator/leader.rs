@@ -17,6 +17,9 @@ pub struct LeaseConfig {
     pub name: String,
     pub identity: String,
     pub duration: Duration,
+    /// A leader that has not renewed for this long stops, before the lease can expire for
+    /// others (client-go's renew deadline).
+    pub renew_deadline: Duration,
     pub renew_every: Duration,
 }
 
@@ -55,24 +58,25 @@ impl Elector {
         }
     }
 
-    /// Renews the lease until renewal fails for longer than the lease duration; then returns, and
-    /// the caller must stop reconciling.
+    /// Renews the lease until renewal has failed for the renew deadline (shorter than the lease),
+    /// then returns; the caller must stop reconciling at once. Each attempt is bounded by a
+    /// timeout so a hung request cannot stretch the deadline.
     pub async fn hold(&self) {
         let mut last_ok = tokio::time::Instant::now();
         loop {
             tokio::time::sleep(self.config.renew_every).await;
-            match self.try_acquire().await {
-                Ok(true) => last_ok = tokio::time::Instant::now(),
-                Ok(false) => {
+            let attempt = tokio::time::timeout(self.config.renew_every, self.try_acquire()).await;
+            match attempt {
+                Ok(Ok(true)) => last_ok = tokio::time::Instant::now(),
+                Ok(Ok(false)) => {
                     warn!("another replica took the lease");
                     return;
                 }
-                Err(e) => {
-                    warn!(error = %e, "lease renewal failed");
-                    if last_ok.elapsed() >= self.config.duration {
-                        return;
-                    }
-                }
+                Ok(Err(e)) => warn!(error = %e, "lease renewal failed"),
+                Err(_) => warn!("lease renewal timed out"),
+            }
+            if last_ok.elapsed() >= self.config.renew_deadline {
+                return;
             }
         }
     }

@@ -16,7 +16,6 @@ use super::context::{Applied, Context, MetaLookup, Settings, Stores};
 use super::reconcile::{reconcile, FINALIZER};
 use super::telemetry::Metrics;
 use crate::api::{labels, DataProduct, DataProductTemplate};
-use crate::load::{load_str, Document, LoadOptions};
 
 #[path = "../../tests/support/fake_api.rs"]
 mod fake_api;
@@ -30,42 +29,17 @@ fn product_json() -> Value {
 }
 
 fn load_fixture() -> (DataProduct, DataProductTemplate) {
-    let mut docs = Vec::new();
-    let mut errors = Vec::new();
-    let opts = LoadOptions::default();
-    load_str(
-        "t.yaml".as_ref(),
-        include_str!("../../templates/standard.yaml"),
-        &opts,
-        &mut docs,
-        &mut errors,
-    );
-    load_str(
-        "p.yaml".as_ref(),
-        include_str!("../../examples/messaging/conversations.yaml"),
-        &opts,
-        &mut docs,
-        &mut errors,
-    );
-    assert!(errors.is_empty(), "{errors:?}");
-    let mut product = None;
-    let mut template = None;
-    for d in docs {
-        match d.document {
-            Document::Product(p) => product = Some(*p),
-            Document::Template(t) => template = Some(*t),
-            Document::Access(_) => {}
-        }
-    }
-    let mut product = product.unwrap();
+    let (template, mut product) = fake_api::conversations();
     product.metadata.uid = Some("uid-1".into());
     product.metadata.generation = Some(1);
     product.metadata.resource_version = Some("10".into());
-    (product, template.unwrap())
+    (product, template)
 }
 
 struct Harness {
     ctx: Arc<Context>,
+    /// What the fake API server holds.
+    objects: fake_api::Objects,
     /// Writers of caches the tests do not change; kept so the readers stay live.
     _writers: (
         Writer<DataProductTemplate>,
@@ -97,7 +71,7 @@ const KINDS: [&str; 8] = [
 ];
 
 fn harness(template: &DataProductTemplate, behaviour: Behaviour) -> Harness {
-    let (client, seen) = fake_api::start(Behaviour {
+    let (client, seen, objects) = fake_api::start(Behaviour {
         product: product_json(),
         ..behaviour
     });
@@ -136,9 +110,11 @@ fn harness(template: &DataProductTemplate, behaviour: Behaviour) -> Harness {
         failures: Default::default(),
         aws: None,
         clock: || "2026-11-22T10:00:00Z".parse().unwrap(),
+        synced: Arc::new(std::sync::atomic::AtomicBool::new(true)),
     };
     let mut h = Harness {
         ctx: Arc::new(ctx),
+        objects,
         _writers: (templates, products, accesses),
         seen,
         namespaces,
@@ -163,7 +139,7 @@ impl Harness {
     /// Makes the caches show what the fake server now holds after the applies in `seen`, as the
     /// watches would.
     fn reflect(&mut self, seen: &[Seen]) {
-        for (kind, obj) in fake_api::applied(seen) {
+        for (kind, obj) in fake_api::applied(seen, &self.objects) {
             let event = watcher::Event::Apply(obj);
             if kind == "Namespace" {
                 self.namespaces.apply_watcher_event(&event);
@@ -282,25 +258,21 @@ async fn provisions_then_a_reconcile_with_nothing_to_change_sends_no_request() {
     );
 }
 
-#[tokio::test]
-async fn drift_is_restored_by_reapplying_only_the_changed_object() {
-    let (product, template) = load_fixture();
-    let mut h = harness(&template, Behaviour::default());
-    let product = with_finalizer(product);
-    reconcile(Arc::new(product.clone()), h.ctx.clone())
-        .await
-        .unwrap();
-    let seen = h.take();
-    h.reflect(&seen);
-    let mut settled = product;
-    settled.status = written_status(&seen);
-    // Someone edits the CronJob: the watch delivers a new resourceVersion.
+/// Someone wrote the CronJob: the server gives it a new resourceVersion and the watch reports it.
+fn touch_cronjob(h: &mut Harness, resource_version: &str) {
+    if let Some(stored) =
+        h.objects.lock().unwrap().get_mut(
+            "/apis/batch/v1/namespaces/messaging-conversations/cronjobs/build-conversations",
+        )
+    {
+        stored["metadata"]["resourceVersion"] = resource_version.into();
+    }
     let cj = PartialObjectMeta::<Namespace> {
         types: None,
         metadata: ObjectMeta {
             name: Some("build-conversations".into()),
             namespace: Some("messaging-conversations".into()),
-            resource_version: Some("2".into()),
+            resource_version: Some(resource_version.into()),
             labels: Some(BTreeMap::from([
                 (labels::PRODUCT.to_string(), "conversations".to_string()),
                 (
@@ -316,21 +288,80 @@ async fn drift_is_restored_by_reapplying_only_the_changed_object() {
         .get_mut("CronJob")
         .unwrap()
         .apply_watcher_event(&watcher::Event::Apply(cj));
-    reconcile(Arc::new(settled), h.ctx.clone()).await.unwrap();
-    let again = h.take();
-    // The fake server answers GET with 404 (as if the edit removed it): it is read, then re-applied.
-    assert_eq!(
-        again
-            .iter()
+}
+
+#[tokio::test]
+async fn drift_is_read_and_only_a_real_difference_is_reapplied() {
+    let (product, template) = load_fixture();
+    let mut h = harness(&template, Behaviour::default());
+    let product = with_finalizer(product);
+    reconcile(Arc::new(product.clone()), h.ctx.clone())
+        .await
+        .unwrap();
+    let seen = h.take();
+    h.reflect(&seen);
+    let mut settled = product;
+    settled.status = written_status(&seen);
+    let path = "/apis/batch/v1/namespaces/messaging-conversations/cronjobs/build-conversations";
+    let requests = |seen: Vec<Seen>| {
+        seen.iter()
             .map(|s| format!("{} {}", s.method, s.path))
-            .collect::<Vec<_>>(),
-        vec![
-            "GET /apis/batch/v1/namespaces/messaging-conversations/cronjobs/build-conversations"
-                .to_string(),
-            "PATCH /apis/batch/v1/namespaces/messaging-conversations/cronjobs/build-conversations"
-                .to_string(),
-        ]
+            .collect::<Vec<_>>()
+    };
+
+    // Someone touched the CronJob without changing what we set (an annotation of their own):
+    // it is read, found equal, and not written.
+    touch_cronjob(&mut h, "900");
+    reconcile(Arc::new(settled.clone()), h.ctx.clone())
+        .await
+        .unwrap();
+    assert_eq!(requests(h.take()), vec![format!("GET {path}")]);
+    // Now known in sync at that version: nothing at all.
+    reconcile(Arc::new(settled.clone()), h.ctx.clone())
+        .await
+        .unwrap();
+    assert!(h.take().is_empty());
+
+    // Someone changed the schedule: read, found different, re-applied.
+    h.objects.lock().unwrap().get_mut(path).unwrap()["spec"]["schedule"] = "0 0 * * *".into();
+    touch_cronjob(&mut h, "901");
+    reconcile(Arc::new(settled), h.ctx.clone()).await.unwrap();
+    let seen = h.take();
+    assert_eq!(
+        requests(seen.clone()),
+        vec![format!("GET {path}"), format!("PATCH {path}")]
     );
+    assert_eq!(seen[1].body["spec"]["schedule"], "0 3 * * *");
+}
+
+#[tokio::test]
+async fn an_unlabelled_object_invisible_to_the_caches_is_a_conflict_not_overwritten() {
+    let (product, template) = load_fixture();
+    let h = harness(&template, Behaviour::default());
+    // A ConfigMap with the descriptor's name exists, created by hand without our labels; the
+    // label-filtered cache cannot see it, but the read before the first write does.
+    h.objects.lock().unwrap().insert(
+        "/api/v1/namespaces/messaging-conversations/configmaps/dataproduct-descriptor".into(),
+        serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "dataproduct-descriptor", "namespace": "messaging-conversations", "resourceVersion": "3"}, "data": {"x": "y"}}),
+    );
+    reconcile(Arc::new(with_finalizer(product)), h.ctx.clone())
+        .await
+        .unwrap();
+    let seen = h.take();
+    assert!(
+        !seen
+            .iter()
+            .any(|s| s.method == "PATCH" && s.path.contains("configmaps/dataproduct-descriptor")),
+        "the foreign ConfigMap was written"
+    );
+    let ns = written_status(&seen)
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "NamespaceReady")
+        .unwrap();
+    assert_eq!(ns.reason, "Conflict");
+    assert!(ns.message.contains("ConfigMap messaging-conversations/dataproduct-descriptor exists and is not managed by dataproduct-operator"), "{}", ns.message);
 }
 
 #[tokio::test]

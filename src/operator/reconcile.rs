@@ -130,35 +130,37 @@ pub fn world_for(product: &DataProduct, ctx: &Context) -> World {
         world.add_product(p.clone());
     };
     add(&mut world, product);
-    let related = product
-        .spec
-        .inputs
-        .iter()
-        .filter_map(|i| i.product.as_deref())
-        .chain(
-            product
-                .spec
-                .access
-                .consumers
-                .iter()
-                .filter_map(|c| c.product.as_deref()),
-        );
-    for r in related.filter_map(ProductRef::parse) {
-        if let Some(p) = ctx.stores.product(&r.namespace, &r.name) {
-            add(&mut world, &p);
-        }
-    }
+    // Expired requests stay: the plan reads their expiry and drops their grants.
     let me = key_of(product);
-    let today = ctx.today();
     world.accesses = ctx
         .stores
         .accesses
         .state()
         .iter()
         .filter(|a| a.spec.product == me)
-        .filter(|a| !expired(a.spec.expires.as_deref(), today))
         .map(|a| (**a).clone())
         .collect();
+    let inputs = product.spec.inputs.iter().filter_map(|i| i.product.clone());
+    let consumers = product
+        .spec
+        .access
+        .consumers
+        .iter()
+        .filter_map(|c| c.product.clone());
+    let requesters: Vec<String> = world
+        .accesses
+        .iter()
+        .filter_map(|a| a.spec.consumer.product.clone())
+        .collect();
+    for r in inputs
+        .chain(consumers)
+        .chain(requesters)
+        .filter_map(|r| ProductRef::parse(&r))
+    {
+        if let Some(p) = ctx.stores.product(&r.namespace, &r.name) {
+            add(&mut world, &p);
+        }
+    }
     world
 }
 
@@ -217,6 +219,20 @@ fn validate_and_plan(product: &DataProduct, ctx: &Context) -> Validated {
             )],
         };
     }
+    let template_violations = governance::validate_template(&template);
+    if !template_violations.is_empty() {
+        // The platform team's mistake, reported on every product that uses the template.
+        return Validated::Invalid {
+            reason: "TemplateInvalid",
+            violations: template_violations
+                .into_iter()
+                .map(|v| Violation {
+                    message: format!("template {}: {}", product.spec.template, v.message),
+                    ..v
+                })
+                .collect(),
+        };
+    }
     let world = world_for(product, ctx);
     let violations = governance::validate_product(product, &world);
     if !violations.is_empty() {
@@ -230,7 +246,8 @@ fn validate_and_plan(product: &DataProduct, ctx: &Context) -> Validated {
         .as_ref()
         .map(|s| s.outputs.clone())
         .unwrap_or_default();
-    let breaking = breaking::check(&product.spec.outputs, &published, ctx.today());
+    let notice = template.spec.governance.deprecation_notice_days;
+    let breaking = breaking::check(&product.spec.outputs, &published, ctx.today(), notice);
     if !breaking.is_empty() {
         return Validated::Invalid {
             reason: "BreakingChange",
@@ -238,6 +255,18 @@ fn validate_and_plan(product: &DataProduct, ctx: &Context) -> Validated {
         };
     }
     match plan::plan(product, &template, &world) {
+        Ok(p) if namespace_changes(product, &p) => Validated::Invalid {
+            reason: "NamespaceChange",
+            violations: vec![Violation::new(
+                "namespace",
+                "spec",
+                format!(
+                    "this change would move the product from namespace {} to {} (a template name format or the owner team changed); moving would delete the running namespace, so it is refused. Revert the change, or delete and re-create the product",
+                    product.status.as_ref().and_then(|s| s.namespace.as_deref()).unwrap_or_default(),
+                    p.names.namespace
+                ),
+            )],
+        },
         Ok(mut p) => {
             drop_expired_grants(&mut p, ctx.today());
             Validated::Planned(Box::new(p))
@@ -251,6 +280,23 @@ fn validate_and_plan(product: &DataProduct, ctx: &Context) -> Validated {
             )],
         },
     }
+}
+
+/// Whether the plan puts the product in another namespace than the one it was provisioned in.
+fn namespace_changes(product: &DataProduct, plan: &Plan) -> bool {
+    product
+        .status
+        .as_ref()
+        .and_then(|s| s.namespace.as_deref())
+        .is_some_and(|old| old != plan.names.namespace)
+}
+
+/// The plan cleanup works from: only the template and the names are needed, so a product that
+/// is invalid now (a breaking change, a governance rule, a namespace label) is still cleaned up
+/// per its template's deletion policy.
+fn plan_for_cleanup(product: &DataProduct, ctx: &Context) -> Option<Plan> {
+    let template = ctx.stores.template(&product.spec.template)?;
+    plan::plan(product, &template, &world_for(product, ctx)).ok()
 }
 
 async fn apply_product(product: &DataProduct, ctx: &Context) -> Result<Action, Error> {
@@ -268,11 +314,15 @@ async fn apply_product(product: &DataProduct, ctx: &Context) -> Result<Action, E
                 .join("; ");
             let valid = Check::new(status::VALID, Some(false), reason, message.clone());
             let ready = Check::new(status::READY, Some(false), reason, message.clone());
+            let stalled = status::kstatus(Phase::Invalid, &ready);
             let mut next = previous.clone();
             next.observed_generation = generation;
             next.phase = Some(Phase::Invalid);
-            next.conditions =
-                status::conditions(&previous.conditions, &[ready, valid], generation, ctx.now());
+            let all: Vec<Check> = [ready, valid].into_iter().chain(stalled).collect();
+            next.conditions = status::merge(
+                &previous.conditions,
+                status::conditions(&previous.conditions, &all, generation, ctx.now()),
+            );
             let event = if reason == "BreakingChange" {
                 "BreakingChange"
             } else {
@@ -312,14 +362,21 @@ async fn apply_product(product: &DataProduct, ctx: &Context) -> Result<Action, E
             let ready = status::ready(&checks);
             let mut next = previous.clone();
             next.observed_generation = generation;
-            next.phase = Some(status::phase(true, &ready, false));
+            let phase = status::phase(true, &ready, false);
+            next.phase = Some(phase);
+            let kstatus = status::kstatus(phase, &ready);
             let mut all = vec![ready];
             all.extend(checks);
-            next.conditions = status::conditions(&previous.conditions, &all, generation, ctx.now());
+            all.extend(kstatus);
+            next.conditions = status::merge(
+                &previous.conditions,
+                status::conditions(&previous.conditions, &all, generation, ctx.now()),
+            );
             let event = conflict.then(|| (EventType::Warning, "Conflict", e.to_string()));
             write_status(product, ctx, &previous, next, event).await?;
-            // A conflict waits for the other owner to let go; the periodic resync retries it.
-            return if conflict {
+            // A conflict waits for the other owner to let go, a rejected object for a change of
+            // spec or template; the periodic resync retries both. Other failures back off.
+            return if conflict || e.is_rejection() {
                 Ok(Action::requeue(ctx.settings.resync))
             } else {
                 Err(Error::Apply(e))
@@ -368,14 +425,16 @@ async fn apply_product(product: &DataProduct, ctx: &Context) -> Result<Action, E
     ));
     checks.push(cloud.access.clone());
     let ready = status::ready(&checks);
+    let phase = status::phase(true, &ready, false);
     let mut all = vec![ready.clone()];
     all.extend(checks);
+    all.extend(status::kstatus(phase, &ready));
 
     let aws_ready = ctx.aws.is_some();
     let tables: Vec<String> = names.tables.iter().map(|(_, t)| t.clone()).collect();
     let next = DataProductStatus {
         observed_generation: generation,
-        phase: Some(status::phase(true, &ready, false)),
+        phase: Some(phase),
         conditions: status::conditions(&previous.conditions, &all, generation, ctx.now()),
         namespace: Some(names.namespace.clone()),
         buckets: cloud.buckets.clone(),
@@ -389,7 +448,7 @@ async fn apply_product(product: &DataProduct, ctx: &Context) -> Result<Action, E
                 names.database, tables[0]
             )),
         }),
-        outputs: breaking::published(&product.spec.outputs),
+        outputs: breaking::published(&product.spec.outputs, &previous.outputs, ctx.today()),
         inventory: outcome.inventory,
     };
     let event = (next.phase == Some(Phase::Ready)).then(|| {
@@ -473,12 +532,28 @@ async fn cleanup_product(product: &DataProduct, ctx: &Context) -> Result<Action,
     let (product_ns, product_name) = (product.namespace().unwrap_or_default(), product.name_any());
     let previous = product.status.clone().unwrap_or_default();
     let mut note = String::new();
+    if previous.phase != Some(Phase::Deleting) {
+        // Tell users (kubectl, Argo CD) what is happening while cleanup runs.
+        let deleting = Check::new(status::READY, Some(false), "Deleting", "the product is being deleted; its resources are being removed per the template's deletion policy");
+        let mut next = previous.clone();
+        next.phase = Some(Phase::Deleting);
+        next.conditions = status::merge(
+            &previous.conditions,
+            status::conditions(
+                &previous.conditions,
+                &[deleting],
+                product.metadata.generation,
+                ctx.now(),
+            ),
+        );
+        write_status(product, ctx, &previous, next, None).await?;
+    }
 
-    // Cloud first: it needs the plan, which needs a valid spec and an existing template. When
-    // those are gone, cloud resources are left in place (never deleted by guesswork) and said so.
+    // Cloud first: it needs the plan, which needs the template. When the template is gone, cloud
+    // resources are left in place (never deleted by guesswork) and the Event says so.
     if let Some(cloud) = &ctx.aws {
-        match validate_and_plan(product, ctx) {
-            Validated::Planned(plan) => {
+        match plan_for_cleanup(product, ctx) {
+            Some(plan) => {
                 let report = cloud
                     .cleanup(
                         &key,
@@ -500,11 +575,21 @@ async fn cleanup_product(product: &DataProduct, ctx: &Context) -> Result<Action,
                     .await;
                 }
                 if !report.retained.is_empty() {
-                    note = format!("; kept in AWS: {}", report.retained.join(", "));
+                    // Data that could not be deleted stays, and the product still goes.
+                    let kept = report.retained.join(", ");
+                    publish(
+                        ctx,
+                        product,
+                        EventType::Warning,
+                        "DeletionBlocked",
+                        &format!("left in place: {kept}"),
+                    )
+                    .await;
+                    note = format!("; kept in AWS: {kept}");
                 }
             }
-            Validated::Invalid { reason, .. } => {
-                note = format!("; AWS resources were left in place because the product could not be planned ({reason})");
+            None => {
+                note = "; AWS resources were left in place because the product could not be planned (its template is gone or its names cannot be derived)".to_string();
             }
         }
     }
@@ -520,7 +605,9 @@ async fn cleanup_product(product: &DataProduct, ctx: &Context) -> Result<Action,
             name: ns.clone(),
         });
     }
-    apply::prune(ctx, &product_ns, &product_name, &keys, &[], true).await?;
+    if let Err(e) = apply::prune(ctx, &product_ns, &product_name, &keys, &[], true).await {
+        tolerate(ctx, product, e).await?;
+    }
     let namespaces: Vec<_> = ctx
         .stores
         .namespaces
@@ -539,7 +626,9 @@ async fn cleanup_product(product: &DataProduct, ctx: &Context) -> Result<Action,
             namespace: None,
             name: ns,
         };
-        apply::delete_if_owned(ctx, &key, &k).await?;
+        if let Err(e) = apply::delete_if_owned(ctx, &key, &k).await {
+            tolerate(ctx, product, e).await?;
+        }
     }
     ctx.metrics.set_phase(&key, None);
     info!(product = %key, "cleaned up");
@@ -552,6 +641,32 @@ async fn cleanup_product(product: &DataProduct, ctx: &Context) -> Result<Action,
     )
     .await;
     Ok(Action::await_change())
+}
+
+/// During cleanup, a delete the API refuses for good (forbidden, invalid) must not hold the
+/// finalizer forever: it is reported and cleanup goes on. Server errors and network failures are
+/// retried.
+async fn tolerate(ctx: &Context, product: &DataProduct, e: ApplyError) -> Result<(), Error> {
+    let retry = match &e {
+        ApplyError::Kube {
+            source: kube::Error::Api(s),
+            ..
+        } => s.code >= 500 || s.code == 429,
+        ApplyError::Kube { .. } => true,
+        ApplyError::Conflict { .. } | ApplyError::UnknownKind { .. } => false,
+    };
+    if retry {
+        return Err(Error::Cleanup(e.to_string()));
+    }
+    publish(
+        ctx,
+        product,
+        EventType::Warning,
+        "DeletionBlocked",
+        &format!("could not delete, left in place: {e}"),
+    )
+    .await;
+    Ok(())
 }
 
 #[cfg(test)]

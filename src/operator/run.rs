@@ -94,7 +94,9 @@ fn owner_ref<K: Resource>(obj: &K) -> Option<ObjectRef<DataProduct>> {
 /// Runs until a shutdown signal (or loss of leadership).
 pub async fn run(client: Client, config: RunConfig) -> Result<(), RunError> {
     let metrics = Arc::new(Metrics::default());
-    let ready = Arc::new(AtomicBool::new(false));
+    let synced = Arc::new(AtomicBool::new(false));
+    // Without leader election this replica always leads.
+    let leading = Arc::new(AtomicBool::new(config.leader_election.is_none()));
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let shutdown = {
         let rx = shutdown_rx.clone();
@@ -116,7 +118,8 @@ pub async fn run(client: Client, config: RunConfig) -> Result<(), RunError> {
 
     let health = Health {
         metrics: metrics.clone(),
-        ready: ready.clone(),
+        synced: synced.clone(),
+        leading: leading.clone(),
     };
     let listen = config.listen;
     let server = tokio::spawn(telemetry::serve(listen, health, shutdown()));
@@ -175,6 +178,17 @@ pub async fn run(client: Client, config: RunConfig) -> Result<(), RunError> {
     let (role, role_stream) = child_watch::<Role>(&client);
     let (rb, rb_stream) = child_watch::<RoleBinding>(&client);
     let (cj, cj_stream) = child_watch::<CronJob>(&client);
+    // Readiness waits for the child caches too: an unsynced cache would look like missing objects.
+    let child_caches = (
+        sa.clone(),
+        cm.clone(),
+        rq.clone(),
+        lr.clone(),
+        np.clone(),
+        role.clone(),
+        rb.clone(),
+        cj.clone(),
+    );
     let mut children: BTreeMap<&'static str, Arc<dyn MetaLookup>> = BTreeMap::new();
     children.insert("ServiceAccount", Arc::new(sa));
     children.insert("ConfigMap", Arc::new(cm));
@@ -218,6 +232,7 @@ pub async fn run(client: Client, config: RunConfig) -> Result<(), RunError> {
         failures: Default::default(),
         aws,
         clock: jiff::Timestamp::now,
+        synced: synced.clone(),
     });
 
     // Access requests: their phase follows their producer.
@@ -306,26 +321,36 @@ pub async fn run(client: Client, config: RunConfig) -> Result<(), RunError> {
         .reconcile_all_on(resync_ticks(config.settings.resync))
         .graceful_shutdown_on(shutdown());
 
-    // Ready once every cache has listed its objects.
+    // Synced once every cache has listed its objects; reconciles wait for it.
     tokio::spawn({
-        let (products, templates, accesses, namespaces, ready) = (
+        let (products, templates, accesses, namespaces, synced) = (
             products.clone(),
             templates.clone(),
             accesses.clone(),
             namespaces.clone(),
-            ready.clone(),
+            synced.clone(),
         );
+        let (sa, cm, rq, lr, np, role, rb, cj) = child_caches;
         async move {
             let _ = products.wait_until_ready().await;
             let _ = templates.wait_until_ready().await;
             let _ = accesses.wait_until_ready().await;
             let _ = namespaces.wait_until_ready().await;
-            ready.store(true, Ordering::Relaxed);
-            info!("watches synced; ready");
+            let _ = futures::join!(
+                sa.wait_until_ready(),
+                cm.wait_until_ready(),
+                rq.wait_until_ready(),
+                lr.wait_until_ready(),
+                np.wait_until_ready(),
+                role.wait_until_ready(),
+                rb.wait_until_ready(),
+                cj.wait_until_ready()
+            );
+            synced.store(true, Ordering::Release);
+            info!("watches synced");
         }
     });
 
-    let mut lost = false;
     match &config.leader_election {
         Some(lease) => {
             let elector = Arc::new(Elector::new(client.clone(), lease.clone()));
@@ -340,15 +365,16 @@ pub async fn run(client: Client, config: RunConfig) -> Result<(), RunError> {
                 let _ = server.await;
                 return Ok(());
             }
+            leading.store(true, Ordering::Release);
             let holder = elector.clone();
-            let tx = shutdown_tx.clone();
             let watchdog = tokio::spawn(async move {
                 holder.hold().await;
-                error!("leadership lost");
-                let _ = tx.send(true);
+                // Stop at once, in-flight work included, so two replicas never reconcile at the
+                // same time; the pod restarts as a standby (as client-go's leader election does).
+                error!("{}", RunError::LeadershipLost);
+                std::process::exit(1);
             });
             drive(controller, access_controller, ctx).await;
-            lost = watchdog.is_finished();
             watchdog.abort();
         }
         None => drive(controller, access_controller, ctx).await,
@@ -363,9 +389,6 @@ pub async fn run(client: Client, config: RunConfig) -> Result<(), RunError> {
         }
         Err(e) => warn!(error = %e, "health server task failed"),
         Ok(Ok(())) => {}
-    }
-    if lost {
-        return Err(RunError::LeadershipLost);
     }
     info!("stopped");
     Ok(())

@@ -14,6 +14,10 @@ pub const STORAGE_READY: &str = "StorageReady";
 pub const CATALOG_READY: &str = "CatalogReady";
 pub const PIPELINES_READY: &str = "PipelinesReady";
 pub const ACCESS_READY: &str = "AccessReady";
+/// kstatus: the product cannot progress until something changes.
+pub const STALLED: &str = "Stalled";
+/// kstatus: work is in progress.
+pub const RECONCILING: &str = "Reconciling";
 
 /// One concern's state before it becomes a Condition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +76,20 @@ pub fn conditions(
             }
         })
         .collect()
+}
+
+/// The computed conditions, plus the previous ones of other types: a product that turns Invalid
+/// keeps reporting what it last knew of its namespace and storage. `Stalled` and `Reconciling`
+/// are dropped unless computed, since they exist only while true.
+pub fn merge(previous: &[Condition], computed: Vec<Condition>) -> Vec<Condition> {
+    let mut out = computed;
+    for p in previous {
+        let transient = p.type_ == STALLED || p.type_ == RECONCILING;
+        if !transient && !out.iter().any(|c| c.type_ == p.type_) {
+            out.push(p.clone());
+        }
+    }
+    out
 }
 
 /// Condition messages are capped by the API (32 KiB).
@@ -134,6 +152,34 @@ pub fn phase(valid: bool, ready: &Check, deleting: bool) -> Phase {
     }
 }
 
+/// The conditions kstatus (Flux's health checks, `kubectl wait`-style tools) reads besides
+/// observedGeneration: `Stalled` when the product cannot progress without a change (invalid spec,
+/// conflict), `Reconciling` while it is being provisioned or retried. Present only when true,
+/// as kstatus expects of these "abnormal-true" conditions.
+pub fn kstatus(phase: Phase, ready: &Check) -> Option<Check> {
+    match phase {
+        Phase::Invalid => Some(Check::new(
+            STALLED,
+            Some(true),
+            &ready.reason,
+            ready.message.clone(),
+        )),
+        Phase::Degraded if ready.reason == "Conflict" => Some(Check::new(
+            STALLED,
+            Some(true),
+            &ready.reason,
+            ready.message.clone(),
+        )),
+        Phase::Degraded | Phase::Provisioning | Phase::Pending => Some(Check::new(
+            RECONCILING,
+            Some(true),
+            &ready.reason,
+            ready.message.clone(),
+        )),
+        Phase::Ready | Phase::Deleting => None,
+    }
+}
+
 /// Whether writing `new` over `old` changes anything.
 pub fn changed(old: Option<&DataProductStatus>, new: &DataProductStatus) -> bool {
     old != Some(new)
@@ -184,6 +230,12 @@ mod tests {
         assert_eq!(phase(true, &r, false), Phase::Degraded);
         assert_eq!(phase(false, &r, false), Phase::Invalid);
         assert_eq!(phase(true, &r, true), Phase::Deleting);
+        assert_eq!(kstatus(Phase::Degraded, &r).map(|c| c.type_), Some(STALLED));
+        assert_eq!(
+            kstatus(Phase::Provisioning, &r).map(|c| c.type_),
+            Some(RECONCILING)
+        );
+        assert_eq!(kstatus(Phase::Ready, &r), None);
     }
 
     #[test]

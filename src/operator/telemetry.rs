@@ -176,7 +176,16 @@ pub fn memory() -> Option<(u64, u64)> {
 pub struct Health {
     pub metrics: Arc<Metrics>,
     /// Set once every watch has listed its objects.
-    pub ready: Arc<AtomicBool>,
+    pub synced: Arc<AtomicBool>,
+    /// Set while this replica leads. A standby is ready (it can take over), so rolling updates
+    /// and disruption budgets work with several replicas; a leader is ready once synced.
+    pub leading: Arc<AtomicBool>,
+}
+
+impl Health {
+    pub fn ready(&self) -> bool {
+        !self.leading.load(Ordering::Acquire) || self.synced.load(Ordering::Acquire)
+    }
 }
 
 /// Serves /metrics, /healthz and /readyz until `shutdown` resolves.
@@ -194,7 +203,7 @@ pub async fn serve(
         .route(
             "/readyz",
             get(|State(h): State<Health>| async move {
-                if h.ready.load(Ordering::Relaxed) {
+                if h.ready() {
                     (StatusCode::OK, "ready")
                 } else {
                     (StatusCode::SERVICE_UNAVAILABLE, "watches not synced yet")

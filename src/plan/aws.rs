@@ -235,6 +235,8 @@ pub struct InputRead {
     pub table_arns: Vec<String>,
     pub bucket_arns: Vec<String>,
     pub prefix_arns: Vec<String>,
+    /// Key prefixes (`<output>/`) that may be listed in those buckets.
+    pub key_prefixes: Vec<String>,
 }
 
 /// Builds every AWS resource, in apply order.
@@ -320,7 +322,7 @@ pub fn build(
         &names.database,
         GlueDatabaseSpec {
             region: names.region.clone(),
-            description: product.spec.description.trim().to_string(),
+            description: clip(product.spec.description.trim(), 2048),
             parameters: db_params,
             tags: tags.clone(),
             deletion_policy: t.storage.deletion_policy,
@@ -356,9 +358,16 @@ pub fn build(
             .clone()
             .or_else(|| grant.grantee.principal.clone())
             .unwrap_or_default();
+        // Readable, plus a hash of the grantee: `ns1/b-c` and `ns1-b/c` read the same once
+        // sanitised, so the name alone would not tell them apart.
         let name = crate::names::derive(
             crate::names::NameKind::Object,
-            &format!("{}-to-{}", names.database, who),
+            &format!(
+                "{}-to-{}-{}",
+                names.database,
+                who,
+                crate::names::short_hash(&format!("{}->{}", names.id, who))
+            ),
             &format!("{}->{}", names.id, who),
         );
         let mut locations = Vec::new();
@@ -398,7 +407,9 @@ fn bucket_policy(bucket_arn: &str, kms: bool) -> Value {
     let objects = format!("{bucket_arn}/*");
     // Writes that ask for another encryption are refused; writes that ask for none get the
     // bucket's default encryption, so nothing is ever stored unencrypted and clients that rely on
-    // default encryption keep working.
+    // default encryption keep working. (`…IfExists` would not do: a missing key makes it true,
+    // which would refuse every write without the header.) Both condition keys must hold: the
+    // header is present (`Null: false`) and names another algorithm.
     let algorithm = if kms { "aws:kms" } else { "AES256" };
     json!({
         "Version": "2012-10-17",
@@ -417,7 +428,10 @@ fn bucket_policy(bucket_arn: &str, kms: bool) -> Value {
                 "Principal": "*",
                 "Action": "s3:PutObject",
                 "Resource": objects,
-                "Condition": {"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": algorithm}}
+                "Condition": {
+                    "StringNotEquals": {"s3:x-amz-server-side-encryption": algorithm},
+                    "Null": {"s3:x-amz-server-side-encryption": "false"}
+                }
             }
         ]
     })
@@ -437,7 +451,7 @@ fn glue_table(
         type_: GlueType::parse(&c.type_)
             .map(|t| t.to_string())
             .unwrap_or_else(|_| c.type_.clone()),
-        comment: c.description.trim().to_string(),
+        comment: clip(c.description.trim(), 255),
     };
     let columns: Vec<GlueColumn> = output.schema.iter().map(column).collect();
     let partition_keys: Vec<GlueColumn> = output.partition_keys.iter().map(column).collect();
@@ -502,7 +516,7 @@ fn glue_table(
     GlueTableSpec {
         region: names.region.clone(),
         database: names.database.clone(),
-        description: output.description.trim().to_string(),
+        description: clip(output.description.trim(), 2048),
         table_type: "EXTERNAL_TABLE".to_string(),
         location: format!("s3://{bucket}/{}/", output.name),
         columns,
@@ -511,6 +525,17 @@ fn glue_table(
         parameters,
         tags: table_tags,
     }
+}
+
+/// Glue caps column comments at 255 characters and descriptions at 2048; longer text would be
+/// refused on every attempt, so it is cut (on a character boundary) with an ellipsis.
+pub fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(max - 1).collect();
+    out.push('…');
+    out
 }
 
 pub fn format_name(format: DataFormat) -> &'static str {
@@ -602,7 +627,9 @@ fn avro_schema(name: &str, columns: &[crate::api::Column]) -> Value {
 }
 
 fn trust_policy(names: &Names, oidc_provider: Option<&str>) -> Value {
-    match oidc_provider {
+    // The issuer URL is often pasted with its scheme; IAM names the provider without it.
+    let provider = oidc_provider.map(|p| p.trim_start_matches("https://").trim_end_matches('/'));
+    match provider {
         // IRSA: only this namespace's pipelines ServiceAccount may assume the role.
         Some(provider) => json!({
             "Version": "2012-10-17",
@@ -690,7 +717,17 @@ fn role_policy(
         }
         catalog.sort();
         catalog.dedup();
-        statements.push(json!({"Sid": "GrantedInputBuckets", "Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetBucketLocation"], "Resource": buckets}));
+        statements.push(json!({"Sid": "GrantedInputBuckets", "Effect": "Allow", "Action": ["s3:GetBucketLocation"], "Resource": buckets}));
+        // Listing is limited to the granted outputs' prefixes: the rest of the producer's bucket
+        // (other outputs) stays invisible.
+        for (i, r) in reads.iter().enumerate() {
+            let like: Vec<String> = r
+                .key_prefixes
+                .iter()
+                .flat_map(|p| [p.clone(), format!("{p}*")])
+                .collect();
+            statements.push(json!({"Sid": format!("ListGrantedInput{i}"), "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": r.bucket_arns, "Condition": {"StringLike": {"s3:prefix": like}}}));
+        }
         statements.push(json!({"Sid": "GrantedInputObjects", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": prefixes}));
         statements.push(json!({"Sid": "GrantedInputCatalog", "Effect": "Allow", "Action": ["glue:GetDatabase", "glue:GetTable", "glue:GetPartition", "glue:GetPartitions"], "Resource": catalog}));
     }

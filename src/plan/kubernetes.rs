@@ -166,7 +166,16 @@ pub fn build(
     let mut objects = Vec::new();
 
     // Namespace: ownership labels, Pod Security admission, the domain binding, template extras.
-    let mut ns_labels = ownership_labels(names, tname, "namespace");
+    // Template labels first, so they can never replace the ownership or Pod Security labels.
+    let mut ns_labels = BTreeMap::new();
+    for (k, v) in &t.namespace.labels {
+        ns_labels.insert(
+            k.clone(),
+            vars.expand(v)
+                .map_err(|e| format!("spec.namespace.labels.{k}: {e}"))?,
+        );
+    }
+    ns_labels.extend(ownership_labels(names, tname, "namespace"));
     let level = t.namespace.pod_security.as_str();
     for mode in ["enforce", "audit", "warn"] {
         ns_labels.insert(
@@ -176,13 +185,6 @@ pub fn build(
         ns_labels.insert(
             format!("pod-security.kubernetes.io/{mode}-version"),
             "latest".to_string(),
-        );
-    }
-    for (k, v) in &t.namespace.labels {
-        ns_labels.insert(
-            k.clone(),
-            vars.expand(v)
-                .map_err(|e| format!("spec.namespace.labels.{k}: {e}"))?,
         );
     }
     let mut ns_annotations = BTreeMap::from([
@@ -249,7 +251,7 @@ pub fn build(
 
     if t.network_policy == NetworkPolicyMode::DefaultDeny {
         objects.extend(
-            network_policies(names, tname)
+            network_policies(names, tname, t.aws.oidc_provider.is_none())
                 .into_iter()
                 .map(KubeObject::NetworkPolicy),
         );
@@ -329,7 +331,7 @@ pub fn build(
     Ok(objects)
 }
 
-fn network_policies(names: &Names, template: &str) -> Vec<NetworkPolicy> {
+fn network_policies(names: &Names, template: &str, pod_identity: bool) -> Vec<NetworkPolicy> {
     let all_pods = LabelSelector::default();
     let deny = NetworkPolicy {
         metadata: meta(names, template, "default-deny", "network"),
@@ -402,7 +404,39 @@ fn network_policies(names: &Names, template: &str) -> Vec<NetworkPolicy> {
             ..NetworkPolicySpec::default()
         }),
     };
-    vec![deny, dns, https]
+    let mut policies = vec![deny, dns, https];
+    if pod_identity {
+        // EKS Pod Identity hands out credentials from a node-local agent on a link-local address
+        // over plain HTTP; without this the pipelines could not get AWS credentials.
+        policies.push(NetworkPolicy {
+            metadata: meta(names, template, "allow-pod-identity-agent", "network"),
+            spec: Some(NetworkPolicySpec {
+                pod_selector: Some(LabelSelector::default()),
+                policy_types: Some(vec!["Egress".to_string()]),
+                egress: Some(vec![NetworkPolicyEgressRule {
+                    to: Some(vec![
+                        NetworkPolicyPeer {
+                            ip_block: Some(IPBlock {
+                                cidr: "169.254.170.23/32".to_string(),
+                                except: None,
+                            }),
+                            ..NetworkPolicyPeer::default()
+                        },
+                        NetworkPolicyPeer {
+                            ip_block: Some(IPBlock {
+                                cidr: "fd00:ec2::23/128".to_string(),
+                                except: None,
+                            }),
+                            ..NetworkPolicyPeer::default()
+                        },
+                    ]),
+                    ports: Some(vec![port("TCP", 80)]),
+                }]),
+                ..NetworkPolicySpec::default()
+            }),
+        });
+    }
+    policies
 }
 
 fn cron_job(

@@ -229,6 +229,7 @@ fn input_reads(product: &DataProduct, me: &ProductRef, world: &World) -> Vec<Inp
             table_arns: vec![pnames.glue_arn(&format!("table/{}/{table}", pnames.database))],
             bucket_arns: vec![pnames.bucket_arn(bucket)],
             prefix_arns: vec![format!("{}/{}/*", pnames.bucket_arn(bucket), out.name)],
+            key_prefixes: vec![format!("{}/", out.name)],
         });
     }
     reads
@@ -244,10 +245,12 @@ fn grants(
 ) -> Vec<Grant> {
     let public = public_outputs(product, template);
     let me_id = me.to_string();
+    // A request speaks only for a consumer product of its own namespace; anything else could
+    // be anyone's (and is reported by governance as access-consumer).
     let requests: Vec<&DataProductAccess> = world
         .accesses
         .iter()
-        .filter(|a| a.spec.product == me_id)
+        .filter(|a| a.spec.product == me_id && request_is_bound(a))
         .collect();
     let request_for = |product: Option<&str>, principal: Option<&str>| {
         requests.iter().find(|a| {
@@ -287,7 +290,12 @@ fn grants(
         });
     }
     if product.spec.access.visibility == Visibility::Public {
-        for a in requests {
+        // Public products approve requests of consumer products automatically; an IAM principal
+        // is granted only when the producer lists it.
+        for a in requests
+            .iter()
+            .filter(|a| a.spec.consumer.product.is_some())
+        {
             let already = grants.iter().any(|g| {
                 (a.spec.consumer.product.is_some() && g.grantee.product == a.spec.consumer.product)
                     || (a.spec.consumer.principal.is_some()
@@ -325,6 +333,22 @@ fn grants(
         }
     }
     grants
+}
+
+/// Whether an access request is from where its consumer lives: a consumer product's request must
+/// be in that product's namespace (only its team can create it there). Principal requests carry
+/// no such binding and are only ever matched against principals the producer lists.
+pub fn request_is_bound(a: &DataProductAccess) -> bool {
+    match a
+        .spec
+        .consumer
+        .product
+        .as_deref()
+        .and_then(ProductRef::parse)
+    {
+        Some(c) => a.metadata.namespace.as_deref() == Some(c.namespace.as_str()),
+        None => a.spec.consumer.principal.is_some(),
+    }
 }
 
 /// Environment every pipeline container gets, so pipeline code needs no hard-coded names.

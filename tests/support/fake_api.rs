@@ -33,13 +33,19 @@ fn not_found() -> (StatusCode, Value) {
     )
 }
 
-/// Starts the fake server on the current tokio runtime; returns a client and the request log.
-pub fn start(behaviour: Behaviour) -> (Client, Arc<Mutex<Vec<Seen>>>) {
+/// The objects the fake server holds, by request path; tests may edit them to simulate drift.
+pub type Objects = Arc<Mutex<std::collections::HashMap<String, Value>>>;
+
+/// Starts the fake server on the current tokio runtime; returns a client, the request log and
+/// the objects it holds (applied objects are stored and returned by GET).
+pub fn start(behaviour: Behaviour) -> (Client, Arc<Mutex<Vec<Seen>>>, Objects) {
     let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, "default");
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let record = seen.clone();
+    let objects: Objects = Arc::default();
+    let (record, store) = (seen.clone(), objects.clone());
     tokio::spawn(async move {
+        let mut version = 0u64;
         while let Some((request, send)) = handle.next_request().await {
             let method = request.method().to_string();
             let path = request.uri().path().to_string();
@@ -54,15 +60,23 @@ pub fn start(behaviour: Behaviour) -> (Client, Arc<Mutex<Vec<Seen>>>) {
                 path: path.clone(),
                 body: body.clone(),
             });
+            let mut objects = store.lock().unwrap();
             let (status, reply) = match method.as_str() {
-                "GET" => not_found(),
+                "GET" => match objects.get(&path) {
+                    Some(obj) => (StatusCode::OK, obj.clone()),
+                    None => not_found(),
+                },
                 "DELETE" if behaviour.deletes_not_found => not_found(),
-                "DELETE" => (
-                    StatusCode::OK,
-                    json!({"kind": "Status", "apiVersion": "v1", "status": "Success", "code": 200}),
-                ),
+                "DELETE" => {
+                    objects.remove(&path);
+                    (
+                        StatusCode::OK,
+                        json!({"kind": "Status", "apiVersion": "v1", "status": "Success", "code": 200}),
+                    )
+                }
                 _ => {
                     let mut obj = body;
+                    let is_product = obj.is_array() || path.ends_with("/status");
                     if obj.is_array() {
                         // A JSON patch (the finalizer helper): the product with the finalizer.
                         let mut p = behaviour.product.clone();
@@ -73,12 +87,17 @@ pub fn start(behaviour: Behaviour) -> (Client, Arc<Mutex<Vec<Seen>>>) {
                         obj = behaviour.product.clone();
                         obj["status"] = status;
                     }
+                    version += 1;
                     if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-                        m.insert("resourceVersion".into(), json!("1"));
+                        m.insert("resourceVersion".into(), json!(version.to_string()));
+                    }
+                    if !is_product && !path.contains("/events") {
+                        objects.insert(path.clone(), obj.clone());
                     }
                     (StatusCode::OK, obj)
                 }
             };
+            drop(objects);
             let response = Response::builder()
                 .status(status)
                 .body(Body::from(serde_json::to_vec(&reply).unwrap()))
@@ -86,7 +105,7 @@ pub fn start(behaviour: Behaviour) -> (Client, Arc<Mutex<Vec<Seen>>>) {
             send.send_response(response);
         }
     });
-    (client, seen)
+    (client, seen, objects)
 }
 
 /// The objects the log shows as applied (server-side apply of anything but a status), as the
@@ -94,18 +113,21 @@ pub fn start(behaviour: Behaviour) -> (Client, Arc<Mutex<Vec<Seen>>>) {
 /// `PartialObjectMeta<Namespace>`, since caches only read metadata.
 pub fn applied(
     seen: &[Seen],
+    objects: &Objects,
 ) -> Vec<(
     String,
     kube::core::PartialObjectMeta<k8s_openapi::api::core::v1::Namespace>,
 )> {
+    let objects = objects.lock().unwrap();
     seen.iter()
         .filter(|s| {
             s.method == "PATCH" && s.body.get("kind").is_some() && !s.path.ends_with("/status")
         })
         .map(|s| {
-            let mut meta: kube::core::ObjectMeta =
-                serde_json::from_value(s.body["metadata"].clone()).unwrap_or_default();
-            meta.resource_version = Some("1".into());
+            // The stored object carries the resourceVersion the server gave it.
+            let stored = objects.get(&s.path).unwrap_or(&s.body);
+            let meta: kube::core::ObjectMeta =
+                serde_json::from_value(stored["metadata"].clone()).unwrap_or_default();
             let obj = kube::core::PartialObjectMeta {
                 types: None,
                 metadata: meta,
@@ -114,4 +136,43 @@ pub fn applied(
             (s.body["kind"].as_str().unwrap_or_default().to_string(), obj)
         })
         .collect()
+}
+
+/// The `standard` template and the `messaging/conversations` example, as the tests and the
+/// benchmark use them.
+pub fn conversations() -> (
+    dataproduct_operator::api::DataProductTemplate,
+    dataproduct_operator::api::DataProduct,
+) {
+    use dataproduct_operator::load::{load_str, Document, LoadOptions};
+    let mut docs = Vec::new();
+    let mut errors = Vec::new();
+    let opts = LoadOptions::default();
+    load_str(
+        "standard.yaml".as_ref(),
+        include_str!("../../templates/standard.yaml"),
+        &opts,
+        &mut docs,
+        &mut errors,
+    );
+    load_str(
+        "conversations.yaml".as_ref(),
+        include_str!("../../examples/messaging/conversations.yaml"),
+        &opts,
+        &mut docs,
+        &mut errors,
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    let (mut template, mut product) = (None, None);
+    for d in docs {
+        match d.document {
+            Document::Template(t) => template = Some(*t),
+            Document::Product(p) => product = Some(*p),
+            Document::Access(_) => {}
+        }
+    }
+    (
+        template.expect("standard template"),
+        product.expect("conversations product"),
+    )
 }

@@ -1,0 +1,7 @@
+//! Test harness for the AWS step: a moto server per test, a fault-injecting proxy, plans from
+//! the real examples, and SDK clients to read state back.
+#![allow(dead_code)]
+
+pub mod moto;
+pub mod plans;
+pub mod proxy;
