@@ -145,9 +145,24 @@ async fn load_test(args: &LoadTestArgs) -> Result<String, String> {
     let mut created: HashMap<String, Instant> = HashMap::new();
     let mut first_status: HashMap<String, Duration> = HashMap::new();
     let mut ready: HashMap<String, Duration> = HashMap::new();
-    let mut events = watcher(api.clone(), watcher::Config::default())
+    if args.products == 0 {
+        return Err("--products must be at least 1".into());
+    }
+    // Events are taken from the watch while products are still being created, each stamped as
+    // it arrives, so early products' latency is not inflated by the creation loop.
+    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel::<(Instant, DataProduct)>();
+    let mut stream = watcher(api.clone(), watcher::Config::default())
         .applied_objects()
         .boxed();
+    let pump = tokio::spawn(async move {
+        while let Some(event) = stream.next().await {
+            if let Ok(p) = event {
+                if tx.send((Instant::now(), p)).is_err() {
+                    break;
+                }
+            }
+        }
+    });
     let names: Vec<String> = (0..args.products).map(|i| format!("lt-{i:05}")).collect();
     let start = Instant::now();
     for name in &names {
@@ -165,29 +180,29 @@ async fn load_test(args: &LoadTestArgs) -> Result<String, String> {
     }
     while ready.len() < names.len() {
         let next =
-            tokio::time::timeout(args.timeout.saturating_sub(start.elapsed()), events.next()).await;
-        let Ok(Some(event)) = next else {
+            tokio::time::timeout(args.timeout.saturating_sub(start.elapsed()), events.recv()).await;
+        let Ok(Some((at, p))) = next else {
+            pump.abort();
             return Err(format!(
                 "timed out: {} of {} products Ready",
                 ready.len(),
                 names.len()
             ));
         };
-        let Ok(p) = event else { continue };
         let name = p.name_any();
         let Some(t0) = created.get(&name) else {
             continue;
         };
+        let elapsed = at.saturating_duration_since(*t0);
         if p.status.is_some() {
-            first_status
-                .entry(name.clone())
-                .or_insert_with(|| t0.elapsed());
+            first_status.entry(name.clone()).or_insert(elapsed);
         }
         let fresh = p.status.as_ref().and_then(|s| s.observed_generation) == p.metadata.generation;
         if fresh && p.status.as_ref().and_then(|s| s.phase) == Some(Phase::Ready) {
-            ready.entry(name).or_insert_with(|| t0.elapsed());
+            ready.entry(name).or_insert(elapsed);
         }
     }
+    pump.abort();
     let writes_after = scrape(&args.metrics_url, "dataproduct_kube_writes_total").await?;
     tokio::time::sleep(args.quiet).await;
     let writes_quiet =

@@ -17,10 +17,7 @@ use super::reconcile::{reconcile, FINALIZER};
 use super::telemetry::Metrics;
 use crate::api::{labels, DataProduct, DataProductTemplate};
 
-#[path = "../../tests/support/fake_api.rs"]
-mod fake_api;
-
-use fake_api::{Behaviour, Seen};
+use super::fake_api::{self, Behaviour, Seen};
 
 /// The product the fake server returns from status and finalizer patches.
 fn product_json() -> Value {

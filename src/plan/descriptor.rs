@@ -4,16 +4,10 @@
 use serde_json::{json, Value};
 
 use super::naming::Names;
-use super::World;
-use crate::api::{DataProduct, DataProductTemplate, ProductRef, API_VERSION};
+use crate::api::{DataProduct, DataProductTemplate, API_VERSION};
 
 /// Builds the descriptor as a JSON value.
-pub fn build(
-    product: &DataProduct,
-    template: &DataProductTemplate,
-    names: &Names,
-    world: &World,
-) -> Value {
+pub fn build(product: &DataProduct, template: &DataProductTemplate, names: &Names) -> Value {
     let spec = &product.spec;
     let outputs: Vec<Value> = spec
         .outputs
@@ -48,8 +42,9 @@ pub fn build(
         .iter()
         .map(|i| match (&i.product, &i.external) {
             (Some(p), _) => {
-                let known = ProductRef::parse(p).is_some_and(|r| world.products.contains_key(&r));
-                json!({"product": p, "output": i.output, "known": known})
+                // Only what the product itself says: facts about other products would rewrite
+                // this descriptor whenever they come and go.
+                json!({"product": p, "output": i.output})
             }
             (None, Some(e)) => json!({"external": e.name, "description": e.description.trim()}),
             _ => json!({}),
@@ -79,11 +74,6 @@ pub fn build(
 }
 
 /// The descriptor as pretty JSON with sorted keys, so identical input gives identical bytes.
-pub fn render(
-    product: &DataProduct,
-    template: &DataProductTemplate,
-    names: &Names,
-    world: &World,
-) -> String {
-    serde_json::to_string_pretty(&build(product, template, names, world)).unwrap_or_default()
+pub fn render(product: &DataProduct, template: &DataProductTemplate, names: &Names) -> String {
+    serde_json::to_string_pretty(&build(product, template, names)).unwrap_or_default()
 }

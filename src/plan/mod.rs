@@ -108,7 +108,7 @@ pub fn plan(
     let me = World::product_ref(product);
     let reads = input_reads(product, &me, world);
     let env = pipeline_env(product, &names, world);
-    let descriptor = descriptor::render(product, template, &names, world);
+    let descriptor = descriptor::render(product, template, &names);
     let kubernetes = kubernetes::build(product, template, &names, &env, &descriptor)
         .map_err(PlanError::Template)?;
     let grants = grants(product, template, &me, world);
