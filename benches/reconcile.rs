@@ -109,7 +109,8 @@ async fn round(n: usize) -> Round {
         failures: Default::default(),
         aws: None,
         clock: || "2026-11-22T10:00:00Z".parse().unwrap(),
-        synced: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        gate: Arc::new(dataproduct_operator::operator::sync::SyncGate::open()),
+        written: Default::default(),
     });
 
     // First provisioning of every product.

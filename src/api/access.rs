@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 /// A consumer asks to read outputs of a producer's DataProduct. The producer approves by listing
 /// the consumer in its `spec.access.consumers`; the operator grants and takes the grant back on
 /// expiry, revocation or deletion.
-#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(
     group = "dataproducts.io",
     version = "v1alpha1",

@@ -11,7 +11,7 @@ use super::common::{Deprecation, Visibility};
 /// A domain's analytical data product: documented outputs (SQL-queryable tables), the pipelines
 /// that build them, where their data comes from, and who may read them. The operator provisions
 /// everything it needs from the DataProductTemplate it names.
-#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(
     group = "dataproducts.io",
     version = "v1alpha1",

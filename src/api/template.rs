@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::common::Visibility;
 
 /// What every DataProduct that names this template gets. Owned by the platform team.
-#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(
     group = "dataproducts.io",
     version = "v1alpha1",
@@ -243,7 +243,7 @@ fn default_partition() -> String {
 }
 
 /// S3 storage.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StorageSettings {
     /// AWS region of the buckets and the catalogue.

@@ -12,7 +12,7 @@ use kube::{Client, Config};
 use crate::operator::cloud::CloudConfig;
 use crate::operator::context::Settings;
 use crate::operator::leader::LeaseConfig;
-use crate::operator::run::{run, RunConfig};
+use crate::operator::run::{signal, start, RunConfig};
 use crate::operator::telemetry::{init_logging, LogFormat};
 
 #[derive(Debug, Args)]
@@ -69,7 +69,13 @@ pub fn duration(s: &str) -> Result<Duration, String> {
 
 /// Builds a client from an explicit kubeconfig, or infers one (in-cluster, then ~/.kube/config).
 pub async fn client(kubeconfig: Option<&PathBuf>) -> Result<Client, String> {
-    let config = match kubeconfig {
+    Client::try_from(kube_config(kubeconfig).await?).map_err(|e| e.to_string())
+}
+
+/// The connection settings from an explicit kubeconfig, or inferred (in-cluster, then
+/// ~/.kube/config).
+pub async fn kube_config(kubeconfig: Option<&PathBuf>) -> Result<Config, String> {
+    Ok(match kubeconfig {
         Some(path) => {
             let kc = Kubeconfig::read_from(path).map_err(|e| format!("{}: {e}", path.display()))?;
             Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
@@ -79,8 +85,7 @@ pub async fn client(kubeconfig: Option<&PathBuf>) -> Result<Client, String> {
         None => Config::infer()
             .await
             .map_err(|e| format!("no Kubernetes configuration found: {e}"))?,
-    };
-    Client::try_from(config).map_err(|e| e.to_string())
+    })
 }
 
 pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
@@ -128,9 +133,13 @@ pub fn execute(args: &RunArgs, err: &mut dyn std::io::Write) -> u8 {
         }),
     };
     let result = rt.block_on(async {
-        let client = client(args.kubeconfig.as_ref()).await?;
-        run(client, config).await.map_err(|e| e.to_string())
+        let kube = kube_config(args.kubeconfig.as_ref()).await?;
+        start(kube, config, signal())
+            .await
+            .map_err(|e| e.to_string())
     });
+    // Whatever is still running (a DNS lookup on a blocking thread, say) must not delay the exit.
+    rt.shutdown_timeout(Duration::from_millis(200));
     match result {
         Ok(()) => 0,
         Err(e) => {

@@ -9,10 +9,9 @@ use std::io::Write;
 use std::path::Path;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::CustomResourceExt;
 use serde_json::{json, Map, Value};
 
-use crate::api::{DataProduct, DataProductAccess, DataProductTemplate, API_VERSION};
+use crate::api::API_VERSION;
 
 /// JSON Schema dialect of the generated schemas (the one yaml-language-server supports best).
 pub const DIALECT: &str = "http://json-schema.org/draft-07/schema#";
@@ -31,17 +30,17 @@ pub fn schemas() -> Vec<KindSchema> {
         KindSchema {
             kind: "DataProduct",
             file: "dataproduct.json",
-            schema: editor_schema(&DataProduct::crd()),
+            schema: editor_schema(&crate::crd::all()[0]),
         },
         KindSchema {
             kind: "DataProductTemplate",
             file: "dataproducttemplate.json",
-            schema: editor_schema(&DataProductTemplate::crd()),
+            schema: editor_schema(&crate::crd::all()[1]),
         },
         KindSchema {
             kind: "DataProductAccess",
             file: "dataproductaccess.json",
-            schema: editor_schema(&DataProductAccess::crd()),
+            schema: editor_schema(&crate::crd::all()[2]),
         },
     ]
 }

@@ -4,10 +4,6 @@
 
 use std::collections::BTreeSet;
 
-use k8s_openapi::api::batch::v1::CronJob;
-use k8s_openapi::api::core::v1::{ConfigMap, LimitRange, Namespace, ResourceQuota, ServiceAccount};
-use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::discovery::Scope;
@@ -96,20 +92,10 @@ pub async fn api_resource(
     client: &Client,
     key: &ObjectKey,
 ) -> Result<(ApiResource, bool), ApplyError> {
-    let known = match key.kind.as_str() {
-        "Namespace" => Some((ApiResource::erase::<Namespace>(&()), false)),
-        "ServiceAccount" => Some((ApiResource::erase::<ServiceAccount>(&()), true)),
-        "ResourceQuota" => Some((ApiResource::erase::<ResourceQuota>(&()), true)),
-        "LimitRange" => Some((ApiResource::erase::<LimitRange>(&()), true)),
-        "NetworkPolicy" => Some((ApiResource::erase::<NetworkPolicy>(&()), true)),
-        "Role" => Some((ApiResource::erase::<Role>(&()), true)),
-        "RoleBinding" => Some((ApiResource::erase::<RoleBinding>(&()), true)),
-        "ConfigMap" => Some((ApiResource::erase::<ConfigMap>(&()), true)),
-        "CronJob" => Some((ApiResource::erase::<CronJob>(&()), true)),
-        _ => None,
-    };
-    if let Some(k) = known.filter(|(ar, _)| ar.api_version == key.api_version) {
-        return Ok(k);
+    if let Some(k) =
+        super::kinds::by_kind(&key.kind).filter(|k| k.resource.api_version == key.api_version)
+    {
+        return Ok((k.resource.clone(), k.namespaced));
     }
     let (group, version) = match key.api_version.split_once('/') {
         Some((g, v)) => (g.to_string(), v.to_string()),
@@ -169,6 +155,8 @@ pub async fn apply(
             ownership(&key, &live, product)?;
         }
     }
+    // A namespace this apply creates holds nothing yet, so its children need no read first.
+    let mut fresh_namespace: Option<String> = None;
     for object in desired {
         let key = object.key();
         let value = object.to_value();
@@ -192,8 +180,15 @@ pub async fn apply(
         // Read before writing, except when the cache says an object we applied before is gone
         // (drift). Without that record the object may exist unlabelled — invisible to our
         // label-filtered caches — and must be checked for ownership, not overwritten.
-        if !(matches!(cached, Some(None)) && ctx.applied.knows(&key)) {
-            if let Some(live) = api.get_opt(&key.name).await.map_err(kube_err)? {
+        let known_gone = matches!(cached, Some(None)) && ctx.applied.knows(&key);
+        let in_fresh_namespace =
+            key.namespace.is_some() && key.namespace == fresh_namespace && cached.is_some();
+        if !known_gone && !in_fresh_namespace {
+            let live = api.get_opt(&key.name).await.map_err(kube_err)?;
+            if live.is_none() && key.kind == "Namespace" {
+                fresh_namespace = Some(key.name.clone());
+            }
+            if let Some(live) = live {
                 let live_labels = live.metadata.labels.clone().unwrap_or_default();
                 ownership(
                     &key,
@@ -252,7 +247,7 @@ pub async fn prune(
                 .chain(previous)
                 .find(|e| e.kind == *kind)
                 .map(|e| e.api_version.clone())
-                .unwrap_or_else(|| default_api_version(kind).to_string());
+                .unwrap_or_else(|| default_api_version(kind));
             candidates.insert(ObjectKey {
                 api_version,
                 kind: kind.to_string(),
@@ -270,13 +265,10 @@ pub async fn prune(
     Ok(pruned)
 }
 
-fn default_api_version(kind: &str) -> &'static str {
-    match kind {
-        "NetworkPolicy" => "networking.k8s.io/v1",
-        "Role" | "RoleBinding" => "rbac.authorization.k8s.io/v1",
-        "CronJob" => "batch/v1",
-        _ => "v1",
-    }
+fn default_api_version(kind: &str) -> String {
+    super::kinds::by_kind(kind)
+        .map(|k| k.resource.api_version.clone())
+        .unwrap_or_else(|| "v1".to_string())
 }
 
 /// Deletes one object if (and only if) it carries the product's labels. Not-found is success.

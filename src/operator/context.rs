@@ -172,6 +172,44 @@ impl Applied {
     }
 }
 
+/// The last status written per product: the resourceVersion the product had when we decided to
+/// write, and what we wrote. A reconcile that still sees that resourceVersion runs on a cache
+/// that has not caught up with our own write; computing the same status again then means
+/// nothing changed, and writing it again (with its Event) would be a stray write.
+#[derive(Default)]
+pub struct Written(Mutex<HashMap<String, (Option<String>, crate::api::DataProductStatus)>>);
+
+impl Written {
+    /// Whether `next` was already written over the object as it is cached now.
+    pub fn already(
+        &self,
+        product: &str,
+        cached_version: Option<&str>,
+        next: &crate::api::DataProductStatus,
+    ) -> bool {
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(product)
+            .is_some_and(|(rv, s)| rv.as_deref() == cached_version && s == next)
+    }
+
+    pub fn record(
+        &self,
+        product: &str,
+        cached_version: Option<String>,
+        next: crate::api::DataProductStatus,
+    ) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.insert(product.to_string(), (cached_version, next));
+    }
+
+    pub fn forget(&self, product: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(product);
+    }
+}
+
 /// Shared by every reconcile.
 pub struct Context {
     pub client: Client,
@@ -186,14 +224,17 @@ pub struct Context {
     pub aws: Option<Arc<super::cloud::Cloud>>,
     /// Today's date and the current time, injectable for tests.
     pub clock: fn() -> jiff::Timestamp,
-    /// Set once every watch has listed its objects. Until then a reconcile could mistake a
+    /// Which watches have listed their objects. Until all have, a reconcile could mistake a
     /// cache that is still filling for a missing template or child, so it waits instead.
-    pub synced: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    pub gate: Arc<super::sync::SyncGate>,
+    /// The last status this process wrote per product, to recognise a cache that has not seen
+    /// our own write yet.
+    pub written: Written,
 }
 
 impl Context {
     pub fn synced(&self) -> bool {
-        self.synced.load(std::sync::atomic::Ordering::Acquire)
+        self.gate.synced()
     }
 
     pub fn now(&self) -> jiff::Timestamp {

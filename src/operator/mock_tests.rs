@@ -107,7 +107,8 @@ fn harness(template: &DataProductTemplate, behaviour: Behaviour) -> Harness {
         failures: Default::default(),
         aws: None,
         clock: || "2026-11-22T10:00:00Z".parse().unwrap(),
-        synced: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        gate: Arc::new(super::sync::SyncGate::open()),
+        written: Default::default(),
     };
     let mut h = Harness {
         ctx: Arc::new(ctx),
@@ -334,9 +335,21 @@ async fn drift_is_read_and_only_a_real_difference_is_reapplied() {
 #[tokio::test]
 async fn an_unlabelled_object_invisible_to_the_caches_is_a_conflict_not_overwritten() {
     let (product, template) = load_fixture();
-    let h = harness(&template, Behaviour::default());
-    // A ConfigMap with the descriptor's name exists, created by hand without our labels; the
-    // label-filtered cache cannot see it, but the read before the first write does.
+    let mut h = harness(&template, Behaviour::default());
+    // The product's namespace exists (provisioned earlier), and in it a ConfigMap with the
+    // descriptor's name, created by hand without our labels; the label-filtered cache cannot
+    // see it, but the read before the first write does. (A ConfigMap cannot exist in a
+    // namespace that does not, and the apply skips reads in a namespace it just created.)
+    let ours = [
+        (labels::PRODUCT, "conversations"),
+        (labels::PRODUCT_NAMESPACE, "messaging"),
+        (labels::MANAGED_BY, labels::MANAGER),
+    ];
+    h.add_namespace("messaging-conversations", &ours);
+    h.objects.lock().unwrap().insert(
+        "/api/v1/namespaces/messaging-conversations".into(),
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "messaging-conversations", "resourceVersion": "5", "labels": {labels::PRODUCT: "conversations", labels::PRODUCT_NAMESPACE: "messaging", labels::MANAGED_BY: labels::MANAGER}}}),
+    );
     h.objects.lock().unwrap().insert(
         "/api/v1/namespaces/messaging-conversations/configmaps/dataproduct-descriptor".into(),
         serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "dataproduct-descriptor", "namespace": "messaging-conversations", "resourceVersion": "3"}, "data": {"x": "y"}}),

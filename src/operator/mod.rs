@@ -11,6 +11,7 @@ pub mod context;
 #[cfg(test)]
 #[path = "../../tests/support/fake_api.rs"]
 pub(crate) mod fake_api;
+pub mod kinds;
 pub mod leader;
 #[cfg(test)]
 mod mock_tests;
@@ -18,4 +19,6 @@ pub mod permissions;
 pub mod reconcile;
 pub mod run;
 pub mod status;
+pub mod sync;
 pub mod telemetry;
+pub mod unreadable;

@@ -67,6 +67,10 @@ pub async fn reconcile(product: Arc<DataProduct>, ctx: Arc<Context>) -> Result<A
         // Outside the configured namespaces: someone else's to reconcile.
         return Ok(Action::await_change());
     }
+    if !ctx.synced() {
+        // A cache still filling would look like a missing template or child.
+        return Ok(Action::requeue(Duration::from_secs(1)));
+    }
     let span = info_span!("reconcile", product = %key, generation = product.metadata.generation.unwrap_or(0));
     let start = Instant::now();
     let api: Api<DataProduct> =
@@ -483,14 +487,18 @@ async fn write_status(
     next: DataProductStatus,
     event: Option<(EventType, &str, String)>,
 ) -> Result<(), Error> {
-    ctx.metrics.set_phase(&key_of(product), next.phase);
-    if !status::changed(product.status.as_ref(), &next) {
+    let key = key_of(product);
+    ctx.metrics.set_phase(&key, next.phase);
+    let version = product.metadata.resource_version.clone();
+    if !status::changed(product.status.as_ref(), &next)
+        || ctx.written.already(&key, version.as_deref(), &next)
+    {
         return Ok(());
     }
     let transition = previous.phase != next.phase || ready_reason(previous) != ready_reason(&next);
     let api: Api<DataProduct> =
         Api::namespaced(ctx.client.clone(), &product.namespace().unwrap_or_default());
-    let patch = json!({"apiVersion": API_VERSION, "kind": "DataProduct", "status": next});
+    let patch = json!({"apiVersion": API_VERSION, "kind": "DataProduct", "status": &next});
     api.patch_status(
         &product.name_any(),
         &PatchParams::apply(MANAGER).force(),
@@ -499,6 +507,7 @@ async fn write_status(
     .await
     .map_err(Error::Status)?;
     ctx.metrics.write("status");
+    ctx.written.record(&key, version, next);
     if let (true, Some((type_, reason, note))) = (transition, event) {
         publish(ctx, product, type_, reason, &note).await;
     }
@@ -631,6 +640,7 @@ async fn cleanup_product(product: &DataProduct, ctx: &Context) -> Result<Action,
         }
     }
     ctx.metrics.set_phase(&key, None);
+    ctx.written.forget(&key);
     info!(product = %key, "cleaned up");
     publish(
         ctx,
@@ -641,6 +651,41 @@ async fn cleanup_product(product: &DataProduct, ctx: &Context) -> Result<Action,
     )
     .await;
     Ok(Action::await_change())
+}
+
+/// Deletes every Kubernetes object the caches show with the product's ownership labels, its
+/// namespaces included: the cleanup of a product whose spec cannot be read, so it has no plan.
+pub async fn cleanup_by_labels(ctx: &Context, namespace: &str, name: &str) -> Result<(), Error> {
+    let key = format!("{namespace}/{name}");
+    let cleanup = |e: ApplyError| Error::Cleanup(e.to_string());
+    apply::prune(ctx, namespace, name, &[], &[], true)
+        .await
+        .map_err(cleanup)?;
+    let owned: Vec<String> = ctx
+        .stores
+        .namespaces
+        .state()
+        .iter()
+        .filter(|n| {
+            apply::owner_of(&n.metadata.labels.clone().unwrap_or_default()).as_deref()
+                == Some(key.as_str())
+        })
+        .map(|n| n.metadata.name.clone().unwrap_or_default())
+        .collect();
+    for ns in owned {
+        let k = crate::plan::ObjectKey {
+            api_version: "v1".into(),
+            kind: "Namespace".into(),
+            namespace: None,
+            name: ns,
+        };
+        apply::delete_if_owned(ctx, &key, &k)
+            .await
+            .map_err(cleanup)?;
+    }
+    ctx.metrics.set_phase(&key, None);
+    ctx.written.forget(&key);
+    Ok(())
 }
 
 /// During cleanup, a delete the API refuses for good (forbidden, invalid) must not hold the

@@ -1,19 +1,17 @@
-//! Starting the operator: watches, caches, the controller, leader election, the health server
+//! Starting the operator: watches, caches, the controllers, leader election, the health server
 //! and graceful shutdown.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{Stream, StreamExt};
-use k8s_openapi::api::batch::v1::CronJob;
-use k8s_openapi::api::core::v1::{ConfigMap, LimitRange, Namespace, ResourceQuota, ServiceAccount};
-use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-use kube::api::Api;
-use kube::core::PartialObjectMeta;
+use futures::{FutureExt, Stream, StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, DynamicObject};
+use kube::core::{ApiResource, PartialObjectMeta};
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -22,10 +20,12 @@ use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tracing::{error, info, warn};
 
-use super::context::{Applied, Context, MetaLookup, Settings, Stores};
+use super::context::{Applied, Context, MetaLookup, Settings, Stores, Written};
 use super::leader::{Elector, LeaseConfig};
 use super::reconcile::{error_policy, reconcile};
+use super::sync::SyncGate;
 use super::telemetry::{self, Health, Metrics};
+use super::unreadable::{self, Lenient, Unreadable};
 use crate::api::{labels, DataProduct, DataProductAccess, DataProductTemplate, ProductRef};
 
 /// How the operator runs.
@@ -54,12 +54,62 @@ pub enum RunError {
     LeadershipLost,
 }
 
+/// Only what the operator created is watched among the child kinds.
 const MANAGED: &str = "app.kubernetes.io/managed-by=dataproduct-operator";
 
-/// A metadata-only watch of one child kind, cached in a store; the stream triggers the owning
-/// product's reconcile when someone changes or deletes a child.
-fn child_watch<K>(
+/// Room in the shared product and access streams for events not yet taken by every consumer.
+const SHARED_BUFFER: usize = 1024;
+
+/// After a stop is requested, what is still running gets this long before the operator exits
+/// anyway, so a pod never outlives its termination grace period because of a stuck watch.
+const STOP_DEADLINE: Duration = Duration::from_millis(1500);
+
+/// A watch's stream: events of `K`, with every error retried by the watcher's backoff.
+type Events<K> = futures::stream::BoxStream<'static, watcher::Result<watcher::Event<K>>>;
+
+/// A watch of a kind whose objects may not all be readable: raw objects on the wire, converted
+/// one by one, so one bad object is reported and skipped instead of failing the whole list.
+fn lenient_watch<K: Lenient + std::fmt::Debug + Send + Sync + 'static>(
+    api: Api<DynamicObject>,
+    gate: &Arc<SyncGate>,
+    name: &'static str,
+    report: tokio::sync::mpsc::UnboundedSender<Unreadable>,
+) -> Events<K> {
+    gate.track(
+        name,
+        watcher(api, watcher::Config::default())
+            .default_backoff()
+            .modify(unreadable::slim_object),
+    )
+    .try_filter_map(move |event| {
+        let report = report.clone();
+        async move {
+            Ok(unreadable::readable::<K>(event, &move |u| {
+                let _ = report.send(u);
+            }))
+        }
+    })
+    .boxed()
+}
+
+fn raw_api<K: Resource<DynamicType = ()>>(
     client: &Client,
+    namespace: Option<&str>,
+) -> Api<DynamicObject> {
+    let ar = ApiResource::erase::<K>(&());
+    match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+        None => Api::all_with(client.clone(), &ar),
+    }
+}
+
+/// A metadata-only watch (kube sends `as=PartialObjectMetadata` for `PartialObjectMeta` APIs),
+/// slimmed before it reaches the cache.
+fn metadata_watch<K>(
+    client: &Client,
+    gate: &Arc<SyncGate>,
+    name: &'static str,
+    config: watcher::Config,
 ) -> (
     Store<PartialObjectMeta<K>>,
     impl Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static,
@@ -76,12 +126,13 @@ where
     let (reader, writer) = reflector::store();
     let stream = reflector::reflector(
         writer,
-        watcher(
-            Api::<PartialObjectMeta<K>>::all(client.clone()),
-            watcher::Config::default().labels(MANAGED),
+        gate.track(
+            name,
+            watcher(Api::<PartialObjectMeta<K>>::all(client.clone()), config)
+                .default_backoff()
+                .modify(|o: &mut PartialObjectMeta<K>| unreadable::slim(&mut o.metadata)),
         ),
     )
-    .default_backoff()
     .touched_objects();
     (reader, stream)
 }
@@ -91,10 +142,46 @@ fn owner_ref<K: Resource>(obj: &K) -> Option<ObjectRef<DataProduct>> {
     Some(ObjectRef::new(l.get(labels::PRODUCT)?).within(l.get(labels::PRODUCT_NAMESPACE)?))
 }
 
-/// Runs until a shutdown signal (or loss of leadership).
-pub async fn run(client: Client, config: RunConfig) -> Result<(), RunError> {
+/// The plural of a kind, as its watch is named in /readyz.
+fn plural<K: Resource<DynamicType = ()>>() -> &'static str {
+    Box::leak(K::plural(&()).into_owned().into_boxed_str())
+}
+
+/// What `dpctl run` calls: connects with `kube` (every request counted on the wire) and runs
+/// until `stop` resolves or leadership is lost. Tests drive the real wiring through this, with
+/// their own stop; [`signal`] is the one `dpctl run` gives.
+pub async fn start(
+    kube: kube::Config,
+    config: RunConfig,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
     let metrics = Arc::new(Metrics::default());
-    let synced = Arc::new(AtomicBool::new(false));
+    let client = telemetry::count_requests(kube, metrics.clone()).map_err(RunError::Client)?;
+    run_with_metrics(client, config, stop, metrics).await
+}
+
+/// Runs until SIGTERM or Ctrl-C (or loss of leadership).
+pub async fn run(client: Client, config: RunConfig) -> Result<(), RunError> {
+    run_until(client, config, signal()).await
+}
+
+/// Runs until `stop` resolves (or leadership is lost). Tests drive the real wiring through this,
+/// with their own stop.
+pub async fn run_until(
+    client: Client,
+    config: RunConfig,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    run_with_metrics(client, config, stop, Arc::new(Metrics::default())).await
+}
+
+/// [`run_until`] with the metrics the client's request counter already feeds.
+pub async fn run_with_metrics(
+    client: Client,
+    config: RunConfig,
+    stop: impl Future<Output = ()> + Send + 'static,
+    metrics: Arc<Metrics>,
+) -> Result<(), RunError> {
     // Without leader election this replica always leads.
     let leading = Arc::new(AtomicBool::new(config.leader_election.is_none()));
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
@@ -110,102 +197,98 @@ pub async fn run(client: Client, config: RunConfig) -> Result<(), RunError> {
     tokio::spawn({
         let tx = shutdown_tx.clone();
         async move {
-            wait_for_signal().await;
+            stop.await;
             info!("shutdown requested");
             let _ = tx.send(true);
         }
     });
 
+    let namespace = match config.settings.namespaces.as_slice() {
+        [one] => Some(one.as_str()),
+        _ => None,
+    };
+    let mut watch_names = vec![
+        "dataproducts",
+        "dataproducttemplates",
+        "dataproductaccesses",
+        "namespaces",
+    ];
+    macro_rules! child_names {
+        ($($k:ty),*) => { vec![$(plural::<$k>()),*] };
+    }
+    watch_names.extend(super::kinds::for_each_child_kind!(child_names));
+    let gate = Arc::new(SyncGate::new(watch_names));
+
     let health = Health {
         metrics: metrics.clone(),
-        synced: synced.clone(),
+        gate: gate.clone(),
         leading: leading.clone(),
     };
     let listen = config.listen;
     let server = tokio::spawn(telemetry::serve(listen, health, shutdown()));
 
-    let products_api: Api<DataProduct> = match config.settings.namespaces.as_slice() {
-        [one] => Api::namespaced(client.clone(), one),
-        _ => Api::all(client.clone()),
+    // Objects that cannot be read go to the reporter, which the leader runs.
+    let (report_tx, report_rx) = tokio::sync::mpsc::unbounded_channel::<Unreadable>();
+
+    // One DataProduct watch, shared by the product controller, its dependents trigger and the
+    // access controller.
+    let (products, products_writer) = reflector::store_shared::<DataProduct>(SHARED_BUFFER);
+    let subscribe = |w: &reflector::store::Writer<DataProduct>| {
+        w.subscribe().expect("a shared store has subscribers")
     };
-    let controller = Controller::new(products_api, watcher::Config::default())
-        .with_config(ControllerConfig::default().concurrency(config.concurrency));
-    let products = controller.store();
+    let (product_trigger, dependents, producers) = (
+        subscribe(&products_writer),
+        subscribe(&products_writer),
+        subscribe(&products_writer),
+    );
+    let products_root = lenient_watch::<DataProduct>(
+        raw_api::<DataProduct>(&client, namespace),
+        &gate,
+        "dataproducts",
+        report_tx.clone(),
+    )
+    .reflect_shared(products_writer);
+
+    // One DataProductAccess watch, shared by both controllers.
+    let (accesses, accesses_writer) = reflector::store_shared::<DataProductAccess>(SHARED_BUFFER);
+    let (access_trigger, access_changes) = (
+        accesses_writer
+            .subscribe()
+            .expect("a shared store has subscribers"),
+        accesses_writer
+            .subscribe()
+            .expect("a shared store has subscribers"),
+    );
+    let accesses_root = lenient_watch::<DataProductAccess>(
+        raw_api::<DataProductAccess>(&client, None),
+        &gate,
+        "dataproductaccesses",
+        report_tx.clone(),
+    )
+    .reflect_shared(accesses_writer);
 
     let (templates, templates_writer) = reflector::store();
     let templates_stream = reflector::reflector(
         templates_writer,
-        watcher(
-            Api::<DataProductTemplate>::all(client.clone()),
-            watcher::Config::default(),
+        lenient_watch::<DataProductTemplate>(
+            raw_api::<DataProductTemplate>(&client, None),
+            &gate,
+            "dataproducttemplates",
+            report_tx.clone(),
         ),
     )
-    .default_backoff()
     .touched_objects();
-    let (accesses, accesses_writer) = reflector::store();
-    let accesses_stream = reflector::reflector(
-        accesses_writer,
-        watcher(
-            Api::<DataProductAccess>::all(client.clone()),
-            watcher::Config::default(),
-        ),
-    )
-    .default_backoff()
-    .touched_objects();
-    let (namespaces, namespaces_writer) = reflector::store();
-    let namespaces_stream = reflector::reflector(
-        namespaces_writer,
-        watcher(
-            Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
-            watcher::Config::default(),
-        ),
-    )
-    .default_backoff()
-    .touched_objects();
-    // Producers' changes re-plan their consumers (IAM reads of granted inputs).
-    let dependents_stream = watcher(
-        Api::<PartialObjectMeta<DataProduct>>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .touched_objects();
-
-    let (sa, sa_stream) = child_watch::<ServiceAccount>(&client);
-    let (cm, cm_stream) = child_watch::<ConfigMap>(&client);
-    let (rq, rq_stream) = child_watch::<ResourceQuota>(&client);
-    let (lr, lr_stream) = child_watch::<LimitRange>(&client);
-    let (np, np_stream) = child_watch::<NetworkPolicy>(&client);
-    let (role, role_stream) = child_watch::<Role>(&client);
-    let (rb, rb_stream) = child_watch::<RoleBinding>(&client);
-    let (cj, cj_stream) = child_watch::<CronJob>(&client);
-    // Readiness waits for the child caches too: an unsynced cache would look like missing objects.
-    let child_caches = (
-        sa.clone(),
-        cm.clone(),
-        rq.clone(),
-        lr.clone(),
-        np.clone(),
-        role.clone(),
-        rb.clone(),
-        cj.clone(),
-    );
-    let mut children: BTreeMap<&'static str, Arc<dyn MetaLookup>> = BTreeMap::new();
-    children.insert("ServiceAccount", Arc::new(sa));
-    children.insert("ConfigMap", Arc::new(cm));
-    children.insert("ResourceQuota", Arc::new(rq));
-    children.insert("LimitRange", Arc::new(lr));
-    children.insert("NetworkPolicy", Arc::new(np));
-    children.insert("Role", Arc::new(role));
-    children.insert("RoleBinding", Arc::new(rb));
-    children.insert("CronJob", Arc::new(cj));
+    let (namespaces, namespaces_stream) =
+        metadata_watch::<Namespace>(&client, &gate, "namespaces", watcher::Config::default());
 
     let stores = Stores {
         products: products.clone(),
         templates: templates.clone(),
         accesses: accesses.clone(),
         namespaces: namespaces.clone(),
-        children,
+        children: BTreeMap::new(),
     };
+    let mut stores = stores;
 
     let aws = match &config.aws {
         Some(cfg) => Some(Arc::new(
@@ -218,6 +301,29 @@ pub async fn run(client: Client, config: RunConfig) -> Result<(), RunError> {
             None
         }
     };
+
+    let controller = Controller::for_shared_stream(product_trigger, products.clone())
+        .with_config(ControllerConfig::default().concurrency(config.concurrency));
+
+    // The child kinds: one metadata-only watch each, labelled as ours.
+    macro_rules! watch_children {
+        ($($k:ty),*) => {{
+            let mut c = controller;
+            $(
+                let (store, stream) = metadata_watch::<$k>(
+                    &client,
+                    &gate,
+                    plural::<$k>(),
+                    watcher::Config::default().labels(MANAGED),
+                );
+                stores.children.insert(<$k as k8s_openapi::Resource>::KIND, Arc::new(store) as Arc<dyn MetaLookup>);
+                c = c.watches_stream(stream, |o| owner_ref(&o));
+            )*
+            c
+        }};
+    }
+    let controller = super::kinds::for_each_child_kind!(watch_children);
+
     let reporter = Reporter {
         controller: "dataproduct-operator".into(),
         instance: std::env::var("POD_NAME").ok(),
@@ -232,31 +338,18 @@ pub async fn run(client: Client, config: RunConfig) -> Result<(), RunError> {
         failures: Default::default(),
         aws,
         clock: jiff::Timestamp::now,
-        synced: synced.clone(),
+        gate: gate.clone(),
+        written: Written::default(),
     });
 
     // Access requests: their phase follows their producer.
-    let access_controller = Controller::new(
-        Api::<DataProductAccess>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .with_config(ControllerConfig::default().concurrency(config.concurrency));
-    let access_store = access_controller.store();
-    let producers_stream = watcher(
-        Api::<PartialObjectMeta<DataProduct>>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .touched_objects();
-    let access_controller = access_controller
-        .watches_stream(
-            producers_stream,
-            move |p: PartialObjectMeta<DataProduct>| {
-                let id = format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any());
-                super::access::requests_for(&id, &access_store.state())
-            },
-        )
-        .reconcile_all_on(resync_ticks(config.settings.resync))
+    let access_store = accesses.clone();
+    let access_controller = Controller::for_shared_stream(access_trigger, accesses.clone())
+        .with_config(ControllerConfig::default().concurrency(config.concurrency))
+        .watches_shared_stream(producers, move |p: Arc<DataProduct>| {
+            let id = format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any());
+            super::access::requests_for(&id, &access_store.state())
+        })
         .graceful_shutdown_on(shutdown());
 
     let by_template = products.clone();
@@ -272,7 +365,7 @@ pub async fn run(client: Client, config: RunConfig) -> Result<(), RunError> {
                 .map(|p| ObjectRef::from_obj(&**p))
                 .collect::<Vec<_>>()
         })
-        .watches_stream(accesses_stream, |a: DataProductAccess| {
+        .watches_shared_stream(access_changes, |a: Arc<DataProductAccess>| {
             ProductRef::parse(&a.spec.product).map(|r| ObjectRef::new(&r.name).within(&r.namespace))
         })
         .watches_stream(namespaces_stream, move |n: PartialObjectMeta<Namespace>| {
@@ -289,115 +382,101 @@ pub async fn run(client: Client, config: RunConfig) -> Result<(), RunError> {
             );
             refs
         })
-        .watches_stream(
-            dependents_stream,
-            move |producer: PartialObjectMeta<DataProduct>| {
-                let id = format!(
-                    "{}/{}",
-                    producer.namespace().unwrap_or_default(),
-                    producer.name_any()
-                );
-                by_producer
-                    .state()
-                    .iter()
-                    .filter(|p| {
-                        p.spec
-                            .inputs
-                            .iter()
-                            .any(|i| i.product.as_deref() == Some(id.as_str()))
-                    })
-                    .map(|p| ObjectRef::from_obj(&**p))
-                    .collect::<Vec<_>>()
-            },
-        )
-        .watches_stream(sa_stream, |o| owner_ref(&o))
-        .watches_stream(cm_stream, |o| owner_ref(&o))
-        .watches_stream(rq_stream, |o| owner_ref(&o))
-        .watches_stream(lr_stream, |o| owner_ref(&o))
-        .watches_stream(np_stream, |o| owner_ref(&o))
-        .watches_stream(role_stream, |o| owner_ref(&o))
-        .watches_stream(rb_stream, |o| owner_ref(&o))
-        .watches_stream(cj_stream, |o| owner_ref(&o))
-        .reconcile_all_on(resync_ticks(config.settings.resync))
+        // Producers' changes re-plan their consumers (IAM reads of granted inputs).
+        .watches_shared_stream(dependents, move |producer: Arc<DataProduct>| {
+            let id = format!(
+                "{}/{}",
+                producer.namespace().unwrap_or_default(),
+                producer.name_any()
+            );
+            by_producer
+                .state()
+                .iter()
+                .filter(|p| {
+                    p.spec
+                        .inputs
+                        .iter()
+                        .any(|i| i.product.as_deref() == Some(id.as_str()))
+                })
+                .map(|p| ObjectRef::from_obj(&**p))
+                .collect::<Vec<_>>()
+        })
         .graceful_shutdown_on(shutdown());
 
-    // Synced once every cache has listed its objects; reconciles wait for it.
-    tokio::spawn({
-        let (products, templates, accesses, namespaces, synced) = (
-            products.clone(),
-            templates.clone(),
-            accesses.clone(),
-            namespaces.clone(),
-            synced.clone(),
-        );
-        let (sa, cm, rq, lr, np, role, rb, cj) = child_caches;
-        async move {
-            let _ = products.wait_until_ready().await;
-            let _ = templates.wait_until_ready().await;
-            let _ = accesses.wait_until_ready().await;
-            let _ = namespaces.wait_until_ready().await;
-            let _ = futures::join!(
-                sa.wait_until_ready(),
-                cm.wait_until_ready(),
-                rq.wait_until_ready(),
-                lr.wait_until_ready(),
-                np.wait_until_ready(),
-                role.wait_until_ready(),
-                rb.wait_until_ready(),
-                cj.wait_until_ready()
-            );
-            synced.store(true, Ordering::Release);
-            info!("watches synced");
-        }
-    });
-
-    match &config.leader_election {
-        Some(lease) => {
-            let elector = Arc::new(Elector::new(client.clone(), lease.clone()));
-            let mut stop = shutdown_rx.clone();
-            // Standby until elected (or told to stop); the guard from wait_for is dropped inside
-            // the branch so the future stays Send.
-            let stopped = tokio::select! {
-                _ = elector.acquire() => false,
-                r = stop.wait_for(|s| *s) => r.is_ok(),
-            };
-            if stopped {
-                let _ = server.await;
-                return Ok(());
+    let roots = Roots {
+        products: products_root.boxed(),
+        accesses: accesses_root.boxed(),
+        report: (report_rx, report_tx),
+    };
+    let work = async {
+        match &config.leader_election {
+            Some(lease) => {
+                let elector = Arc::new(Elector::new(client.clone(), lease.clone()));
+                let mut stop = shutdown_rx.clone();
+                // Standby until elected (or told to stop); the guard from wait_for is dropped
+                // inside the branch so the future stays Send.
+                let stopped = tokio::select! {
+                    _ = elector.acquire() => false,
+                    r = stop.wait_for(|s| *s) => r.is_ok(),
+                };
+                if stopped {
+                    return;
+                }
+                leading.store(true, Ordering::Release);
+                let holder = elector.clone();
+                let watchdog = tokio::spawn(async move {
+                    holder.hold().await;
+                    // Stop at once, in-flight work included, so two replicas never reconcile
+                    // at the same time; the pod restarts as a standby (as client-go's leader
+                    // election does).
+                    error!("{}", RunError::LeadershipLost);
+                    std::process::exit(1);
+                });
+                drive(controller, access_controller, roots, ctx, shutdown()).await;
+                watchdog.abort();
             }
-            leading.store(true, Ordering::Release);
-            let holder = elector.clone();
-            let watchdog = tokio::spawn(async move {
-                holder.hold().await;
-                // Stop at once, in-flight work included, so two replicas never reconcile at the
-                // same time; the pod restarts as a standby (as client-go's leader election does).
-                error!("{}", RunError::LeadershipLost);
-                std::process::exit(1);
-            });
-            drive(controller, access_controller, ctx).await;
-            watchdog.abort();
+            None => drive(controller, access_controller, roots, ctx, shutdown()).await,
         }
-        None => drive(controller, access_controller, ctx).await,
+    };
+    // Once a stop is requested, everything gets STOP_DEADLINE to finish; then the operator
+    // returns anyway (a watch stuck in its backoff must not keep the process alive).
+    let deadline = shutdown().then(|_| tokio::time::sleep(STOP_DEADLINE));
+    tokio::select! {
+        _ = work => {}
+        _ = deadline => warn!("stopping with work still in flight after the shutdown deadline"),
     }
     let _ = shutdown_tx.send(true);
-    match server.await {
-        Ok(Err(source)) => {
+    match tokio::time::timeout(Duration::from_millis(300), server).await {
+        Ok(Ok(Err(source))) => {
             return Err(RunError::Server {
                 addr: listen,
                 source,
             })
         }
-        Err(e) => warn!(error = %e, "health server task failed"),
-        Ok(Ok(())) => {}
+        Ok(Err(e)) => warn!(error = %e, "health server task failed"),
+        Ok(Ok(Ok(()))) | Err(_) => {}
     }
     info!("stopped");
     Ok(())
 }
 
+/// The shared watches' root streams (their consumers are the controllers' subscriptions) and the
+/// reporter of unreadable objects.
+struct Roots {
+    products: Events<DataProduct>,
+    accesses: Events<DataProductAccess>,
+    report: (
+        tokio::sync::mpsc::UnboundedReceiver<Unreadable>,
+        tokio::sync::mpsc::UnboundedSender<Unreadable>,
+    ),
+}
+
 async fn drive(
     products: Controller<DataProduct>,
     accesses: Controller<DataProductAccess>,
+    roots: Roots,
     ctx: Arc<Context>,
+    shutdown: impl Future<Output = ()> + Send,
 ) {
     // Reconcile errors are already logged and counted by the error policies; what reaches these
     // loops are watch and queue errors, which the watchers retry with backoff.
@@ -410,28 +489,41 @@ async fn drive(
                 }
             });
     let accesses = accesses
-        .run(super::access::reconcile, super::access::error_policy, ctx)
+        .run(
+            super::access::reconcile,
+            super::access::error_policy,
+            ctx.clone(),
+        )
         .for_each(|result| async move {
             if let Err(e) = result {
                 tracing::debug!(error = %e, "access controller event");
             }
         });
-    futures::join!(products, accesses);
+    // The root streams feed the caches and the controllers' subscriptions; they run until the
+    // controllers have stopped.
+    let roots_done = async {
+        let product_events = roots.products.for_each(|e| async move {
+            if let Err(e) = e {
+                tracing::debug!(error = %e, "DataProduct watch");
+            }
+        });
+        let access_events = roots.accesses.for_each(|e| async move {
+            if let Err(e) = e {
+                tracing::debug!(error = %e, "DataProductAccess watch");
+            }
+        });
+        let (rx, tx) = roots.report;
+        let report = unreadable::report(rx, tx, ctx.clone());
+        tokio::select! {
+            _ = shutdown => {}
+            _ = futures::future::join3(product_events, access_events, report) => {}
+        }
+    };
+    futures::join!(products, accesses, roots_done);
 }
 
-/// A tick every `every`, to re-reconcile everything (the safety net behind the watches).
-fn resync_ticks(every: Duration) -> impl Stream<Item = ()> + Send + 'static {
-    let start = tokio::time::Instant::now() + every;
-    futures::stream::unfold(
-        tokio::time::interval_at(start, every),
-        |mut interval| async move {
-            interval.tick().await;
-            Some(((), interval))
-        },
-    )
-}
-
-async fn wait_for_signal() {
+/// SIGTERM or Ctrl-C.
+pub async fn signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

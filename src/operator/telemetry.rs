@@ -33,6 +33,11 @@ pub struct VerbLabels {
     pub verb: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub verb: String,
+}
+
 /// The operator's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -41,8 +46,14 @@ pub struct Metrics {
     pub products: Family<PhaseLabels, Gauge>,
     /// Write requests sent to the Kubernetes API (apply, delete, status, finalizer).
     pub kube_writes: Family<VerbLabels, Counter>,
+    /// Every request the Kubernetes client sent, by HTTP method, counted on the wire by
+    /// [`count_requests`] (Lease requests of leader election excluded), so a stray write cannot
+    /// hide from it the way it could from the reconcile's own counter.
+    pub kube_requests: Family<RequestLabels, Counter>,
     /// AWS calls by kind (read / mutation).
     pub aws_calls: Family<VerbLabels, Counter>,
+    /// Stored objects the operator cannot read (reported on the objects themselves).
+    pub unreadable_objects: Gauge,
     rss: Gauge,
     peak_rss: Gauge,
     phases: Mutex<HashMap<String, Phase>>,
@@ -56,8 +67,20 @@ impl Default for Metrics {
         let products = Family::<PhaseLabels, Gauge>::default();
         let kube_writes = Family::<VerbLabels, Counter>::default();
         let aws_calls = Family::<VerbLabels, Counter>::default();
+        let kube_requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "kube_requests",
+            "Requests sent to the Kubernetes API by HTTP method, counted on the client (leases excluded)",
+            kube_requests.clone(),
+        );
+        let unreadable_objects = Gauge::default();
         let rss = Gauge::default();
         let peak_rss = Gauge::default();
+        registry.register(
+            "unreadable_objects",
+            "Stored objects the operator cannot read; each is reported on itself (reason Unreadable)",
+            unreadable_objects.clone(),
+        );
         registry.register(
             "reconcile_duration_seconds",
             "Time spent in one reconcile",
@@ -92,6 +115,8 @@ impl Default for Metrics {
             products,
             kube_writes,
             aws_calls,
+            kube_requests,
+            unreadable_objects,
             rss,
             peak_rss,
             phases: Mutex::new(HashMap::new()),
@@ -106,6 +131,11 @@ impl Metrics {
                 verb: verb.to_string(),
             })
             .inc();
+    }
+
+    pub fn unreadable(&self, count: usize) {
+        self.unreadable_objects
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 
     pub fn error(&self, reason: &str) {
@@ -157,6 +187,28 @@ impl Metrics {
     }
 }
 
+/// A client whose every request is counted in `metrics.kube_requests` before it is sent.
+pub fn count_requests(
+    config: kube::Config,
+    metrics: Arc<Metrics>,
+) -> Result<kube::Client, kube::Error> {
+    let counter =
+        tower::util::MapRequestLayer::new(move |req: http::Request<kube::client::Body>| {
+            if !req.uri().path().starts_with("/apis/coordination.k8s.io/") {
+                metrics
+                    .kube_requests
+                    .get_or_create(&RequestLabels {
+                        verb: req.method().as_str().to_string(),
+                    })
+                    .inc();
+            }
+            req
+        });
+    Ok(kube::client::ClientBuilder::try_from(config)?
+        .with_layer(&counter)
+        .build())
+}
+
 /// Resident and peak resident memory in bytes, from /proc (Linux).
 pub fn memory() -> Option<(u64, u64)> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -175,16 +227,23 @@ pub fn memory() -> Option<(u64, u64)> {
 #[derive(Clone)]
 pub struct Health {
     pub metrics: Arc<Metrics>,
-    /// Set once every watch has listed its objects.
-    pub synced: Arc<AtomicBool>,
+    /// Which watches have listed their objects.
+    pub gate: Arc<super::sync::SyncGate>,
     /// Set while this replica leads. A standby is ready (it can take over), so rolling updates
     /// and disruption budgets work with several replicas; a leader is ready once synced.
     pub leading: Arc<AtomicBool>,
 }
 
 impl Health {
-    pub fn ready(&self) -> bool {
-        !self.leading.load(Ordering::Acquire) || self.synced.load(Ordering::Acquire)
+    /// Ready, or why not.
+    pub fn readiness(&self) -> Result<(), String> {
+        if !self.leading.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        match self.gate.pending() {
+            p if p.is_empty() => Ok(()),
+            p => Err(format!("watches not synced yet: {}", p.join(", "))),
+        }
     }
 }
 
@@ -203,10 +262,9 @@ pub async fn serve(
         .route(
             "/readyz",
             get(|State(h): State<Health>| async move {
-                if h.ready() {
-                    (StatusCode::OK, "ready")
-                } else {
-                    (StatusCode::SERVICE_UNAVAILABLE, "watches not synced yet")
+                match h.readiness() {
+                    Ok(()) => (StatusCode::OK, "ready".to_string()),
+                    Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
                 }
             }),
         )
@@ -224,13 +282,23 @@ pub enum LogFormat {
     Json,
 }
 
+/// Colour escapes only for a person at a terminal: never in a file or a pipe (log collectors
+/// would store them), and never when `NO_COLOR` is set to anything non-empty (no-color.org).
+pub fn colour(stdout_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stdout_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
 /// Installs the global subscriber; `RUST_LOG` filters (default `info`).
 pub fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
+        .with_target(false)
+        .with_ansi(colour(
+            std::io::IsTerminal::is_terminal(&std::io::stdout()),
+            std::env::var_os("NO_COLOR").as_deref(),
+        ));
     let _ = match format {
         LogFormat::Json => builder
             .json()
@@ -239,4 +307,20 @@ pub fn init_logging(format: LogFormat) {
             .try_init(),
         LogFormat::Text => builder.try_init(),
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(colour(true, None));
+        assert!(!colour(false, None), "a file or pipe gets no escapes");
+        assert!(!colour(true, Some("1".as_ref())));
+        assert!(
+            colour(true, Some("".as_ref())),
+            "an empty NO_COLOR is unset"
+        );
+    }
 }
