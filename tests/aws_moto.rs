@@ -1218,6 +1218,7 @@ async fn ensure_and_cleanup_converge_through_throttling_and_server_errors() {
             ],
             budget: 120,
             deny: Option::None,
+            ..Faults::default()
         },
     )
     .await;
@@ -1302,6 +1303,7 @@ async fn access_denied_names_the_action_and_resource_and_is_not_retried() {
             pattern: Vec::new(),
             budget: 0,
             deny: Some("CreateRole".into()),
+            ..Faults::default()
         },
     )
     .await;

@@ -23,6 +23,8 @@ use serde_json::json;
 
 const MANAGER: &str = "dataproduct-e2e";
 
+mod support;
+
 async fn client() -> Option<Client> {
     let Ok(path) = std::env::var("DPO_E2E_KUBECONFIG") else {
         // Written straight to stderr: libtest captures println!, and the reason must show in CI.
@@ -199,7 +201,8 @@ async fn operator_end_to_end() {
             settings: Settings {
                 resync: Duration::from_secs(30),
                 aws_resync: Duration::from_secs(60),
-                namespaces: vec![],
+                // Only this test's products: other tests may run operators on the same cluster.
+                namespaces: vec![domain_ns.clone()],
             },
             concurrency: 4,
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -207,6 +210,7 @@ async fn operator_end_to_end() {
             aws: aws.then(|| CloudConfig {
                 region_override: None,
                 resync: Duration::from_secs(60),
+                ..CloudConfig::default()
             }),
         },
     ));
@@ -395,4 +399,85 @@ async fn operator_end_to_end() {
     let _ = namespaces
         .delete(&domain_ns, &DeleteParams::default())
         .await;
+}
+
+/// The cluster of DPO_E2E_KUBECONFIG for the shared scenarios (tests/support/scenarios.rs), or
+/// None (skipped, with the reason printed).
+async fn cluster() -> Option<support::scenarios::Cluster> {
+    let client = client().await?;
+    let path = std::env::var("DPO_E2E_KUBECONFIG").ok()?;
+    let kc = Kubeconfig::read_from(&path).expect("DPO_E2E_KUBECONFIG is readable");
+    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .expect("kubeconfig is valid");
+    Some(support::scenarios::Cluster {
+        client,
+        config,
+        real: true,
+        aws: std::env::var("AWS_ENDPOINT_URL").is_ok(),
+        timeout: timeout(),
+    })
+}
+
+fn suffix() -> String {
+    format!("{:06}", fastrand::u32(..1_000_000))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_and_the_access_flow() {
+    let Some(cluster) = cluster().await else {
+        return;
+    };
+    support::scenarios::readiness_and_access_flow(&cluster, &suffix()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_product_stops_nothing() {
+    let Some(cluster) = cluster().await else {
+        return;
+    };
+    let client = cluster.client.clone();
+    // The object is written under an older CRD that lacked today's bound, then the current CRD
+    // is restored: exactly how such objects reach a real cluster.
+    support::scenarios::unreadable_product(&cluster, &suffix(), async move |bad| {
+        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+        let current = dataproduct_operator::crd::all().remove(0);
+        let mut older = serde_json::to_value(&current).unwrap();
+        older["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+            ["properties"]["outputs"]["items"]["properties"]["version"]
+            .as_object_mut()
+            .unwrap()
+            .remove("maximum");
+        crds.patch(
+            &current.name_any(),
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&older),
+        )
+        .await
+        .unwrap();
+        let raw: Api<kube::api::DynamicObject> = Api::namespaced_with(
+            client.clone(),
+            bad["metadata"]["namespace"].as_str().unwrap(),
+            &kube::core::ApiResource::erase::<DataProduct>(&()),
+        );
+        let obj: kube::api::DynamicObject = serde_json::from_value(bad).unwrap();
+        // The relaxed schema takes a moment to serve.
+        let mut created = false;
+        for _ in 0..50 {
+            if raw.create(&PostParams::default(), &obj).await.is_ok() {
+                created = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert!(created, "the older CRD accepted the object");
+        crds.patch(
+            &current.name_any(),
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&current),
+        )
+        .await
+        .unwrap();
+    })
+    .await;
 }

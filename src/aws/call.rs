@@ -9,14 +9,60 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
 use super::CallCounts;
 
-/// Counters for one `ensure` or `cleanup`: clients are shared between products, counters are not.
+/// Calls in flight per AWS service, shared by every product.
+#[derive(Debug)]
+pub struct Limits {
+    s3: tokio::sync::Semaphore,
+    glue: tokio::sync::Semaphore,
+    iam: tokio::sync::Semaphore,
+    lakeformation: tokio::sync::Semaphore,
+}
+
+impl Limits {
+    pub fn new(per_service: usize) -> Limits {
+        let n = per_service.max(1);
+        Limits {
+            s3: tokio::sync::Semaphore::new(n),
+            glue: tokio::sync::Semaphore::new(n),
+            iam: tokio::sync::Semaphore::new(n),
+            lakeformation: tokio::sync::Semaphore::new(n),
+        }
+    }
+
+    /// The service of an IAM action name (`s3:GetBucketTagging` → S3).
+    fn of(&self, action: &str) -> &tokio::sync::Semaphore {
+        match action.split(':').next() {
+            Some("glue") => &self.glue,
+            Some("iam") => &self.iam,
+            Some("lakeformation") => &self.lakeformation,
+            _ => &self.s3,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::new(16)
+    }
+}
+
+/// Counters for one `ensure` or `cleanup`: clients are shared between products, counters are
+/// not; the concurrency limits are shared.
 #[derive(Debug, Default)]
 pub struct Calls {
     reads: AtomicU32,
     mutations: AtomicU32,
+    limits: std::sync::Arc<Limits>,
 }
 
 impl Calls {
+    pub fn new(limits: std::sync::Arc<Limits>) -> Calls {
+        Calls {
+            limits,
+            ..Calls::default()
+        }
+    }
+
     pub fn counts(&self) -> CallCounts {
         CallCounts {
             reads: self.reads.load(Ordering::Relaxed),
@@ -36,6 +82,7 @@ impl Calls {
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         self.reads.fetch_add(1, Ordering::Relaxed);
+        let _permit = self.limits.of(action).acquire().await;
         call.await.map_err(|e| classify(action, resource, e))
     }
 
@@ -52,6 +99,7 @@ impl Calls {
     {
         self.mutations.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(action, resource, "aws mutation");
+        let _permit = self.limits.of(action).acquire().await;
         call.await.map_err(|e| classify(action, resource, e))
     }
 }

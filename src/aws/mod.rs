@@ -10,7 +10,8 @@
 //!
 //! Clients come from aws-config's default chain (IRSA or EKS Pod Identity in a cluster);
 //! `AWS_ENDPOINT_URL` is honoured (S3 then uses path-style addressing). Throttling and 5xx are
-//! retried by the SDK's adaptive retry mode with bounded attempts.
+//! retried per call by the SDK (standard mode: jittered exponential backoff, bounded attempts),
+//! and calls in flight are bounded per service across all products.
 
 pub mod call;
 pub mod catalog;
@@ -27,6 +28,7 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_s3::config::retry::{RetryPartition, TokenBucket};
 
 use crate::api::{BucketStatus, DeletionPolicy};
 use crate::plan::aws::{
@@ -49,11 +51,28 @@ pub struct AwsSettings {
     /// Endpoint for every service, instead of `AWS_ENDPOINT_URL` (tests give each server its
     /// own). S3 uses path-style addressing whenever an endpoint is configured.
     pub endpoint_url: Option<String>,
-    /// Attempts per call, first included (adaptive retry mode).
+    /// Attempts per call, first included.
     pub max_attempts: u32,
-    /// Backoff before the first retry; doubles with jitter up to `max_backoff`.
+    /// Backoff before the first retry; doubles with full jitter up to `max_backoff`.
     pub initial_backoff: Duration,
     pub max_backoff: Duration,
+    /// How the SDK retries. Standard (jittered exponential backoff per call) is the default:
+    /// measured under random throttling it converges much faster than adaptive, whose shared
+    /// client-side rate limiter slows every product down at once (docs/aws.md, Throttling).
+    pub retry_mode: RetryMode,
+    /// Calls in flight at once per AWS service, across all products: a burst of products does
+    /// not turn into a burst of throttling.
+    pub concurrency_per_service: usize,
+}
+
+/// How the SDK retries a failed call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum RetryMode {
+    /// Jittered exponential backoff per call.
+    #[default]
+    Standard,
+    /// Standard plus a client-side rate limiter that slows down on throttling.
+    Adaptive,
 }
 
 impl Default for AwsSettings {
@@ -61,9 +80,11 @@ impl Default for AwsSettings {
         AwsSettings {
             region_override: None,
             endpoint_url: None,
-            max_attempts: 5,
-            initial_backoff: Duration::from_secs(1),
-            max_backoff: Duration::from_secs(20),
+            max_attempts: 8,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+            retry_mode: RetryMode::Standard,
+            concurrency_per_service: 16,
         }
     }
 }
@@ -88,7 +109,8 @@ pub struct Owner {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Concern {
     pub ready: bool,
-    /// `Provisioned`, `Conflict`, `AccessDenied` or `Failed`.
+    /// `Provisioned`, `Conflict`, `AccessDenied`, `Failed`, or `Retrying` when every failure is
+    /// retried.
     pub reason: String,
     pub message: String,
 }
@@ -139,6 +161,7 @@ pub struct Aws {
     region_override: Option<String>,
     path_style: bool,
     clients: Mutex<HashMap<String, Arc<Clients>>>,
+    limits: Arc<call::Limits>,
 }
 
 /// The partition of a region, for ARNs.
@@ -191,17 +214,18 @@ impl<'a> Planned<'a> {
     }
 }
 
-/// Problems of one concern.
+/// Problems of one concern, each with whether it is retried.
 #[derive(Default)]
 struct Step {
-    problems: Vec<(call::Problem, String)>,
+    problems: Vec<(call::Problem, String, bool)>,
     transient: bool,
 }
 
 impl Step {
     fn fail(&mut self, e: &impl StepError) {
         self.transient |= e.transient();
-        self.problems.push((e.problem(), e.to_string()));
+        self.problems
+            .push((e.problem(), e.to_string(), e.transient()));
     }
 
     fn concern(self, ok: String) -> Concern {
@@ -217,18 +241,24 @@ impl Step {
             call::Problem::AccessDenied,
             call::Problem::Failed,
         ];
-        let reason = order
-            .iter()
-            .find(|p| self.problems.iter().any(|(q, _)| q == *p))
-            .map(|p| p.reason())
-            .unwrap_or("Failed");
+        // Only retried failures: not a verdict yet (the condition says Retrying).
+        let retrying = self.problems.iter().all(|(_, _, transient)| *transient);
+        let reason = if retrying {
+            "Retrying"
+        } else {
+            order
+                .iter()
+                .find(|p| self.problems.iter().any(|(q, _, t)| q == *p && !t))
+                .map(|p| p.reason())
+                .unwrap_or("Failed")
+        };
         Concern {
             ready: false,
             reason: reason.to_string(),
             message: self
                 .problems
                 .iter()
-                .map(|(_, m)| m.as_str())
+                .map(|(_, m, _)| m.as_str())
                 .collect::<Vec<_>>()
                 .join("; "),
         }
@@ -255,10 +285,13 @@ impl Aws {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .http_client(http)
             .retry_config(
-                RetryConfig::adaptive()
-                    .with_max_attempts(settings.max_attempts)
-                    .with_initial_backoff(settings.initial_backoff)
-                    .with_max_backoff(settings.max_backoff),
+                match settings.retry_mode {
+                    RetryMode::Standard => RetryConfig::standard(),
+                    RetryMode::Adaptive => RetryConfig::adaptive(),
+                }
+                .with_max_attempts(settings.max_attempts)
+                .with_initial_backoff(settings.initial_backoff)
+                .with_max_backoff(settings.max_backoff),
             )
             .timeout_config(
                 TimeoutConfig::builder()
@@ -284,6 +317,7 @@ impl Aws {
             region_override: settings.region_override,
             path_style,
             clients: Mutex::new(HashMap::new()),
+            limits: Arc::new(call::Limits::new(settings.concurrency_per_service)),
         })
     }
 
@@ -309,26 +343,38 @@ impl Aws {
             .entry(region.to_string())
             .or_insert_with(|| {
                 let r = Region::new(region.to_string());
+                // The SDK's retry quota (a token bucket shared by every call of a partition)
+                // would stop retrying altogether under sustained throttling, failing whole
+                // reconciles; the per-service concurrency bound limits the load instead.
+                let partition = |service: &str| {
+                    RetryPartition::custom(format!("dataproducts-{service}-{region}"))
+                        .token_bucket(TokenBucket::unlimited())
+                        .build()
+                };
                 Arc::new(Clients {
                     s3: aws_sdk_s3::Client::from_conf(
                         aws_sdk_s3::config::Builder::from(&self.base)
                             .region(r.clone())
                             .force_path_style(self.path_style)
+                            .retry_partition(partition("s3"))
                             .build(),
                     ),
                     glue: aws_sdk_glue::Client::from_conf(
                         aws_sdk_glue::config::Builder::from(&self.base)
                             .region(r.clone())
+                            .retry_partition(partition("glue"))
                             .build(),
                     ),
                     iam: aws_sdk_iam::Client::from_conf(
                         aws_sdk_iam::config::Builder::from(&self.base)
                             .region(r.clone())
+                            .retry_partition(partition("iam"))
                             .build(),
                     ),
                     lf: aws_sdk_lakeformation::Client::from_conf(
                         aws_sdk_lakeformation::config::Builder::from(&self.base)
                             .region(r)
+                            .retry_partition(partition("lakeformation"))
                             .build(),
                     ),
                 })
@@ -341,7 +387,7 @@ impl Aws {
     /// Glue tables of its database carrying its ownership that are not planned (the S3 data
     /// stays), and grants not planned any more.
     pub async fn ensure(&self, owner: &Owner, resources: &[AwsResource]) -> AwsReport {
-        let calls = Calls::default();
+        let calls = Calls::new(self.limits.clone());
         let planned = Planned::of(resources);
         let (mut active, notes) = grants::active(&planned.grants, today());
         let bucket_statements = grants::bucket_statements(&active);
@@ -691,7 +737,7 @@ impl Aws {
     /// (every object version is deleted first), otherwise it is left in place and reported.
     /// Not-found is success. Never touches resources not owned by this product (and uid).
     pub async fn cleanup(&self, owner: &Owner, resources: &[AwsResource]) -> CleanupReport {
-        let calls = Calls::default();
+        let calls = Calls::new(self.limits.clone());
         let planned = Planned::of(resources);
         let mut c = Cleanup::default();
 

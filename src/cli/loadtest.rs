@@ -1,6 +1,8 @@
 //! `dpctl load-test`: creates N products in a cluster where the operator runs, and reports
-//! time-to-first-reconcile and time-to-Ready (p50/p99), write requests per product (from the
-//! operator's own counter), writes during a quiet period (should be zero), and peak memory.
+//! time-to-first-reconcile and time-to-Ready (p50/p99), write requests per product and writes
+//! during a quiet period (should be zero), both as the operator's client counted them on the
+//! wire, and peak memory. With `--baseline` it first applies the same objects with a plain client,
+//! as fast as the API server takes them, for comparison.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -25,11 +27,19 @@ pub struct LoadTestArgs {
     #[arg(long, env = "KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
     /// Products to create.
-    #[arg(short = 'n', long, default_value_t = 100)]
+    #[arg(long = "count", default_value_t = 100)]
     pub products: usize,
     /// Namespace (domain) to create them in; created and labelled if missing.
-    #[arg(long, default_value = "loadtest")]
+    #[arg(short = 'n', long, default_value = "loadtest")]
     pub namespace: String,
+    /// First apply the planned Kubernetes objects of as many products (named `bl-…`, deleted
+    /// afterwards) with a plain client, as fast as the API server takes them: the baseline for
+    /// time to Ready.
+    #[arg(long)]
+    pub baseline: bool,
+    /// Requests in flight at once in the baseline.
+    #[arg(long, default_value_t = 16)]
+    pub baseline_concurrency: usize,
     /// A DataProduct file used as the pattern (renamed per copy).
     #[arg(long, default_value = "examples/messaging/conversations.yaml")]
     pub product: PathBuf,
@@ -49,8 +59,19 @@ pub struct LoadTestArgs {
     pub cleanup: bool,
 }
 
-/// Scrapes one metric family's sum from a Prometheus text endpoint (plain http only).
+/// Scrapes one metric family's sum from a Prometheus text endpoint (plain http only); series
+/// whose labels contain `skip` are left out.
 async fn scrape(url: &str, metric: &str) -> Result<f64, String> {
+    scrape_without(url, metric, None).await
+}
+
+/// Write requests the operator's client sent (every method but GET, leases excluded), as
+/// counted on the wire.
+async fn writes(url: &str) -> Result<f64, String> {
+    scrape_without(url, "dataproduct_kube_requests_total", Some("verb=\"GET\"")).await
+}
+
+async fn scrape_without(url: &str, metric: &str, skip: Option<&str>) -> Result<f64, String> {
     let rest = url
         .strip_prefix("http://")
         .ok_or("metrics URL must be http://host:port/path")?;
@@ -73,6 +94,7 @@ async fn scrape(url: &str, metric: &str) -> Result<f64, String> {
     Ok(body
         .lines()
         .filter(|l| l.starts_with(metric) && !l.starts_with('#'))
+        .filter(|l| skip.is_none_or(|s| !l.contains(s)))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum())
 }
@@ -140,13 +162,18 @@ async fn load_test(args: &LoadTestArgs) -> Result<String, String> {
         .await
         .map_err(|e| e.to_string())?;
 
-    let writes_before = scrape(&args.metrics_url, "dataproduct_kube_writes_total").await?;
+    let baseline = if args.baseline {
+        Some(baseline(&client, &pattern, &template, args).await?)
+    } else {
+        None
+    };
+    let writes_before = writes(&args.metrics_url).await?;
     let api: Api<DataProduct> = Api::namespaced(client.clone(), &args.namespace);
     let mut created: HashMap<String, Instant> = HashMap::new();
     let mut first_status: HashMap<String, Duration> = HashMap::new();
     let mut ready: HashMap<String, Duration> = HashMap::new();
     if args.products == 0 {
-        return Err("--products must be at least 1".into());
+        return Err("--count must be at least 1".into());
     }
     // Events are taken from the watch while products are still being created, each stamped as
     // it arrives, so early products' latency is not inflated by the creation loop.
@@ -203,10 +230,9 @@ async fn load_test(args: &LoadTestArgs) -> Result<String, String> {
         }
     }
     pump.abort();
-    let writes_after = scrape(&args.metrics_url, "dataproduct_kube_writes_total").await?;
+    let writes_after = writes(&args.metrics_url).await?;
     tokio::time::sleep(args.quiet).await;
-    let writes_quiet =
-        scrape(&args.metrics_url, "dataproduct_kube_writes_total").await? - writes_after;
+    let writes_quiet = writes(&args.metrics_url).await? - writes_after;
     let peak = scrape(
         &args.metrics_url,
         "dataproduct_process_peak_resident_memory_bytes",
@@ -233,8 +259,16 @@ async fn load_test(args: &LoadTestArgs) -> Result<String, String> {
             let _ = api.delete(name, &DeleteParams::default()).await;
         }
     }
+    let baseline = baseline
+        .map(|(objects, took)| {
+            format!(
+                "baseline: {objects} planned objects applied by a plain client in {took:?} ({:.0} objects/s)\n",
+                objects as f64 / took.as_secs_f64().max(1e-9)
+            )
+        })
+        .unwrap_or_default();
     Ok(format!(
-        "products: {}\ntime to first reconcile (first 10%): p50 {:?}, p99 {:?}\ntime to first reconcile (last 10%): p50 {:?}, p99 {:?}\ntime to Ready: p50 {:?}, p99 {:?}\nwrite requests per product (create to Ready): {:.1}\nwrite requests during {:?} of quiet: {}\noperator peak memory: {:.1} MiB\n",
+        "{baseline}products: {}\ntime to first reconcile (first 10%): p50 {:?}, p99 {:?}\ntime to first reconcile (last 10%): p50 {:?}, p99 {:?}\ntime to Ready: p50 {:?}, p99 {:?}\nwrite requests per product (create to Ready, counted on the operator's client): {:.1}\nwrite requests during {:?} of quiet: {}\noperator peak memory: {:.1} MiB\n",
         names.len(),
         percentile(&early, 0.5),
         percentile(&early, 0.99),
@@ -247,4 +281,68 @@ async fn load_test(args: &LoadTestArgs) -> Result<String, String> {
         writes_quiet,
         peak / 1024.0 / 1024.0,
     ))
+}
+
+/// The plain-client baseline: every Kubernetes object the operator would apply for as many
+/// products (named `bl-…`), applied with server-side apply at `--baseline-concurrency`, then
+/// deleted. Returns the object count and the time the applies took.
+async fn baseline(
+    client: &kube::Client,
+    pattern: &DataProduct,
+    template: &DataProductTemplate,
+    args: &LoadTestArgs,
+) -> Result<(usize, Duration), String> {
+    use crate::operator::apply::{api_resource, dynamic_api};
+    let world = crate::plan::World::default();
+    let mut objects = Vec::new();
+    let mut namespaces = Vec::new();
+    for i in 0..args.products {
+        let mut p = pattern.clone();
+        p.metadata = ObjectMeta {
+            name: Some(format!("bl-{i:05}")),
+            namespace: Some(args.namespace.clone()),
+            ..ObjectMeta::default()
+        };
+        p.spec.access.consumers.clear();
+        let planned = crate::plan::plan(&p, template, &world).map_err(|e| e.to_string())?;
+        namespaces.push(planned.names.namespace.clone());
+        objects.extend(planned.kubernetes);
+    }
+    let count = objects.len();
+    let pp = PatchParams::apply("dpctl-load-test-baseline").force();
+    let start = Instant::now();
+    // Namespaces first (their objects need them), then everything else, each group at the
+    // given concurrency.
+    let (first, rest): (Vec<_>, Vec<_>) = objects
+        .into_iter()
+        .partition(|o| o.key().kind == "Namespace");
+    for group in [first, rest] {
+        let results: Vec<Result<(), String>> = futures::stream::iter(group)
+            .map(|o| {
+                let (client, pp) = (client.clone(), pp.clone());
+                async move {
+                    let key = o.key();
+                    let (ar, namespaced) = api_resource(&client, &key)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    dynamic_api(&client, &ar, namespaced, key.namespace.as_deref())
+                        .patch(&key.name, &pp, &Patch::Apply(&o.to_value()))
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| format!("{key}: {e}"))
+                }
+            })
+            .buffer_unordered(args.baseline_concurrency.max(1))
+            .collect()
+            .await;
+        if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
+            return Err(format!("baseline: {e}"));
+        }
+    }
+    let took = start.elapsed();
+    let api: Api<Namespace> = Api::all(client.clone());
+    for ns in namespaces {
+        let _ = api.delete(&ns, &DeleteParams::default()).await;
+    }
+    Ok((count, took))
 }

@@ -39,6 +39,11 @@ pub struct RunArgs {
     /// Region overriding the templates' region.
     #[arg(long, env = "DPO_AWS_REGION")]
     pub aws_region: Option<String>,
+    /// How AWS calls are retried: `standard` (jittered exponential backoff per call) or
+    /// `adaptive` (plus a client-side rate limiter; better only when the account throttles by
+    /// request rate, see docs/aws.md).
+    #[arg(long, env = "DPO_AWS_RETRY_MODE", value_enum, default_value_t = crate::aws::RetryMode::Standard)]
+    pub aws_retry_mode: crate::aws::RetryMode,
     /// How often cloud state is re-observed and corrected.
     #[arg(long, env = "DPO_AWS_RESYNC_INTERVAL", default_value = "10m", value_parser = duration)]
     pub aws_resync_interval: Duration,
@@ -130,6 +135,7 @@ pub fn execute(args: &RunArgs, err: &mut dyn std::io::Write) -> u8 {
         aws: args.aws.then(|| CloudConfig {
             region_override: args.aws_region.clone(),
             resync: args.aws_resync_interval,
+            retry_mode: args.aws_retry_mode,
         }),
     };
     let result = rt.block_on(async {

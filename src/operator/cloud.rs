@@ -1,6 +1,8 @@
 //! The bridge between the reconcile and the AWS step: turns AWS reports into conditions and
 //! decides when cloud state must be observed again.
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+
 use crate::api::BucketStatus;
 use crate::plan::AwsResource;
 
@@ -15,6 +17,8 @@ pub struct CloudOutcome {
     pub buckets: Vec<BucketStatus>,
     /// A retryable failure remains.
     pub transient: bool,
+    /// The AWS step has not run yet for this state of the product (progress is being shown).
+    pub pending: bool,
 }
 
 impl CloudOutcome {
@@ -29,8 +33,46 @@ impl CloudOutcome {
             access: unknown(ACCESS_READY),
             buckets: Vec::new(),
             transient: false,
+            pending: false,
         }
     }
+
+    /// The AWS step about to run: each AWS condition is Unknown, with reason `Provisioning`, or
+    /// keeps the retryable error it last reported (reason `Retrying`), so a retry that fails the
+    /// same way again shows the same status and writes nothing.
+    pub fn provisioning(previous: &[Condition]) -> CloudOutcome {
+        let pending = |t: &'static str| {
+            previous
+                .iter()
+                .find(|c| c.type_ == t && c.reason == RETRYING)
+                .map(|c| Check::new(t, None, RETRYING, c.message.clone()))
+                .unwrap_or_else(|| Check::new(t, None, "Provisioning", "the AWS step is running"))
+        };
+        CloudOutcome {
+            storage: pending(STORAGE_READY),
+            catalog: pending(CATALOG_READY),
+            access: pending(ACCESS_READY),
+            buckets: Vec::new(),
+            transient: false,
+            pending: true,
+        }
+    }
+}
+
+/// Reason of an AWS condition whose last attempt failed in a way that is retried.
+pub const RETRYING: &str = "Retrying";
+
+/// Whether the AWS step would call AWS for a product now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// The last outcome still holds: no call.
+    Fresh,
+    /// The planned resources changed (or were never ensured by this process).
+    Changed,
+    /// The last attempt left a retryable failure.
+    Retry,
+    /// The re-observation interval passed.
+    Resync,
 }
 
 /// What cleanup reports.
@@ -48,6 +90,8 @@ pub struct CloudConfig {
     pub region_override: Option<String>,
     /// How often cloud state is observed again when the plan did not change.
     pub resync: std::time::Duration,
+    /// How the SDK retries throttled and failed calls.
+    pub retry_mode: crate::aws::RetryMode,
 }
 
 /// The last ensure of a product: reused while the plan is unchanged and the resync interval has
@@ -66,8 +110,15 @@ pub struct Cloud {
     memo: std::sync::Mutex<std::collections::HashMap<String, Memo>>,
 }
 
+/// A concern as a condition: a failure that is only retried is not a verdict yet (Unknown,
+/// `Retrying`, with the error), so the product stays Provisioning while it converges.
 fn check(type_: &'static str, c: &crate::aws::Concern) -> Check {
-    Check::new(type_, Some(c.ready), &c.reason, c.message.clone())
+    let ok = if !c.ready && c.reason == RETRYING {
+        None
+    } else {
+        Some(c.ready)
+    };
+    Check::new(type_, ok, &c.reason, c.message.clone())
 }
 
 impl Cloud {
@@ -77,6 +128,7 @@ impl Cloud {
     ) -> Result<Cloud, String> {
         let settings = crate::aws::AwsSettings {
             region_override: config.region_override.clone(),
+            retry_mode: config.retry_mode,
             ..crate::aws::AwsSettings::default()
         };
         let aws = crate::aws::Aws::new(settings)
@@ -105,6 +157,23 @@ impl Cloud {
             .inc_by(u64::from(calls.mutations));
     }
 
+    fn plan_hash(uid: &str, resources: &[AwsResource]) -> String {
+        super::apply::hash(&serde_json::json!({"uid": uid, "resources": resources}))
+    }
+
+    /// Whether [`Cloud::ensure`] would call AWS now, and why.
+    pub fn due(&self, product: &str, uid: &str, resources: &[AwsResource]) -> Due {
+        let plan = Self::plan_hash(uid, resources);
+        let memo = self.memo.lock().unwrap_or_else(|p| p.into_inner());
+        match memo.get(product) {
+            Some(m) if m.plan != plan => Due::Changed,
+            Some(m) if m.outcome.transient => Due::Retry,
+            Some(m) if m.at.elapsed() >= self.config.resync => Due::Resync,
+            Some(_) => Due::Fresh,
+            None => Due::Changed,
+        }
+    }
+
     /// Ensures the product's AWS resources, or reuses the last outcome when nothing changed and
     /// the resync interval has not passed.
     pub async fn ensure(
@@ -113,7 +182,7 @@ impl Cloud {
         uid: &str,
         resources: &[AwsResource],
     ) -> CloudOutcome {
-        let plan = super::apply::hash(&serde_json::json!({"uid": uid, "resources": resources}));
+        let plan = Self::plan_hash(uid, resources);
         {
             let memo = self.memo.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(m) = memo.get(product) {
@@ -134,6 +203,7 @@ impl Cloud {
             access: check(ACCESS_READY, &report.access),
             buckets: report.buckets,
             transient: report.transient,
+            pending: false,
         };
         self.memo.lock().unwrap_or_else(|p| p.into_inner()).insert(
             product.to_string(),

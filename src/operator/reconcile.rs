@@ -13,7 +13,7 @@ use serde_json::json;
 use tracing::{info, info_span, warn, Instrument};
 
 use super::apply::{self, ApplyError, MANAGER};
-use super::cloud::CloudOutcome;
+use super::cloud::{CloudOutcome, Due};
 use super::context::Context;
 use super::status::{self, Check};
 use crate::api::{
@@ -406,55 +406,25 @@ async fn apply_product(product: &DataProduct, ctx: &Context) -> Result<Action, E
         format!("namespace {} and its policies are applied", names.namespace),
     ));
 
+    let uid = product.uid().unwrap_or_default();
     let cloud = match &ctx.aws {
         Some(cloud) => {
-            cloud
-                .ensure(
-                    &key,
-                    product.uid().as_deref().unwrap_or_default(),
-                    &plan.aws,
-                )
-                .await
+            // Status is the user's only window: before a slow AWS step that does real work,
+            // show that the Kubernetes side is in place and AWS is on its way. A periodic
+            // re-observation of a Ready product shows nothing (and writes nothing).
+            let due = cloud.due(&key, &uid, &plan.aws);
+            let reobserve = due == Due::Resync && previous.phase == Some(Phase::Ready);
+            if due != Due::Fresh && !reobserve {
+                let progress = CloudOutcome::provisioning(&previous.conditions);
+                let (next, _) =
+                    provisioned(product, &previous, &plan, &checks, &progress, &outcome, ctx);
+                write_status(product, ctx, &previous, next, None).await?;
+            }
+            cloud.ensure(&key, &uid, &plan.aws).await
         }
         None => CloudOutcome::not_configured(),
     };
-    let pipelines = product.spec.pipelines.len();
-    checks.push(cloud.storage.clone());
-    checks.push(cloud.catalog.clone());
-    checks.push(Check::new(
-        status::PIPELINES_READY,
-        Some(true),
-        "Scheduled",
-        format!("{pipelines} pipeline(s) scheduled as CronJobs"),
-    ));
-    checks.push(cloud.access.clone());
-    let ready = status::ready(&checks);
-    let phase = status::phase(true, &ready, false);
-    let mut all = vec![ready.clone()];
-    all.extend(checks);
-    all.extend(status::kstatus(phase, &ready));
-
-    let aws_ready = ctx.aws.is_some();
-    let tables: Vec<String> = names.tables.iter().map(|(_, t)| t.clone()).collect();
-    let next = DataProductStatus {
-        observed_generation: generation,
-        phase: Some(phase),
-        conditions: status::conditions(&previous.conditions, &all, generation, ctx.now()),
-        namespace: Some(names.namespace.clone()),
-        buckets: cloud.buckets.clone(),
-        catalog: aws_ready.then(|| CatalogStatus {
-            database: names.database.clone(),
-            tables: tables.clone(),
-        }),
-        endpoints: (aws_ready && !tables.is_empty()).then(|| Endpoints {
-            sql: Some(format!(
-                "SELECT * FROM {}.{} LIMIT 10",
-                names.database, tables[0]
-            )),
-        }),
-        outputs: breaking::published(&product.spec.outputs, &previous.outputs, ctx.today()),
-        inventory: outcome.inventory,
-    };
+    let (next, _) = provisioned(product, &previous, &plan, &checks, &cloud, &outcome, ctx);
     let event = (next.phase == Some(Phase::Ready)).then(|| {
         (
             EventType::Normal,
@@ -476,6 +446,67 @@ async fn apply_product(product: &DataProduct, ctx: &Context) -> Result<Action, E
     Ok(Action::requeue(
         ctx.settings.resync.min(ctx.settings.aws_resync),
     ))
+}
+
+/// The status of a product whose Kubernetes side is applied, with the AWS step's state (done,
+/// failed, or still to come): the one place this status is assembled.
+fn provisioned(
+    product: &DataProduct,
+    previous: &DataProductStatus,
+    plan: &Plan,
+    kubernetes: &[Check],
+    cloud: &CloudOutcome,
+    outcome: &apply::ApplyOutcome,
+    ctx: &Context,
+) -> (DataProductStatus, Check) {
+    let generation = product.metadata.generation;
+    let names = &plan.names;
+    let mut checks = kubernetes.to_vec();
+    checks.push(cloud.storage.clone());
+    checks.push(cloud.catalog.clone());
+    checks.push(Check::new(
+        status::PIPELINES_READY,
+        Some(true),
+        "Scheduled",
+        format!(
+            "{} pipeline(s) scheduled as CronJobs",
+            product.spec.pipelines.len()
+        ),
+    ));
+    checks.push(cloud.access.clone());
+    let ready = status::ready(&checks);
+    let phase = status::phase(true, &ready, false);
+    let mut all = vec![ready.clone()];
+    all.extend(checks);
+    all.extend(status::kstatus(phase, &ready));
+
+    let aws_ready = ctx.aws.is_some();
+    let tables: Vec<String> = names.tables.iter().map(|(_, t)| t.clone()).collect();
+    let next = DataProductStatus {
+        observed_generation: generation,
+        phase: Some(phase),
+        conditions: status::conditions(&previous.conditions, &all, generation, ctx.now()),
+        namespace: Some(names.namespace.clone()),
+        // While the AWS step runs, what it last reported stays.
+        buckets: if cloud.pending {
+            previous.buckets.clone()
+        } else {
+            cloud.buckets.clone()
+        },
+        catalog: aws_ready.then(|| CatalogStatus {
+            database: names.database.clone(),
+            tables: tables.clone(),
+        }),
+        endpoints: (aws_ready && !tables.is_empty()).then(|| Endpoints {
+            sql: Some(format!(
+                "SELECT * FROM {}.{} LIMIT 10",
+                names.database, tables[0]
+            )),
+        }),
+        outputs: breaking::published(&product.spec.outputs, &previous.outputs, ctx.today()),
+        inventory: outcome.inventory.clone(),
+    };
+    (next, ready)
 }
 
 /// Writes the status when it changed (server-side apply on the status subresource, so fields we

@@ -5,3 +5,5 @@
 pub mod moto;
 pub mod plans;
 pub mod proxy;
+pub mod scenarios;
+pub mod schema_fuzz;

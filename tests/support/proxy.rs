@@ -22,6 +22,63 @@ pub struct Faults {
     pub budget: u32,
     /// Answer requests whose body or path contains this action name with 403 AccessDenied.
     pub deny: Option<String>,
+    /// Throttle each request with this probability (seeded, so runs repeat), independently of
+    /// the request rate: faults a client cannot avoid by slowing down.
+    pub random_throttle: Option<(f64, u64)>,
+    /// Throttle what exceeds a token bucket of `rate` requests per second and `burst` capacity:
+    /// faults that depend on the request rate, where slowing down helps.
+    pub rate_limit: Option<(f64, f64)>,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            pattern: Vec::new(),
+            budget: u32::MAX,
+            deny: None,
+            random_throttle: None,
+            rate_limit: None,
+        }
+    }
+}
+
+/// The proxy's throttling decisions that carry state: the random source and the token bucket.
+struct Throttle {
+    rng: Mutex<fastrand::Rng>,
+    bucket: Mutex<(f64, std::time::Instant)>,
+}
+
+impl Throttle {
+    fn new(faults: &Faults) -> Throttle {
+        Throttle {
+            rng: Mutex::new(fastrand::Rng::with_seed(
+                faults.random_throttle.map(|(_, s)| s).unwrap_or(1),
+            )),
+            bucket: Mutex::new((
+                faults.rate_limit.map(|(_, b)| b).unwrap_or(0.0),
+                std::time::Instant::now(),
+            )),
+        }
+    }
+
+    fn throttles(&self, faults: &Faults) -> bool {
+        if let Some((p, _)) = faults.random_throttle {
+            if self.rng.lock().unwrap().f64() < p {
+                return true;
+            }
+        }
+        if let Some((rate, burst)) = faults.rate_limit {
+            let mut b = self.bucket.lock().unwrap();
+            let now = std::time::Instant::now();
+            b.0 = (b.0 + now.duration_since(b.1).as_secs_f64() * rate).min(burst);
+            b.1 = now;
+            if b.0 < 1.0 {
+                return true;
+            }
+            b.0 -= 1.0;
+        }
+        false
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +98,9 @@ pub struct Stats {
     pub denied: AtomicU32,
     /// Requests seen per action (for "was it retried?").
     pub actions: Mutex<Vec<String>>,
+    /// Requests forwarded that succeeded, as action, path and a digest of the body: the same
+    /// entry twice is a call that had already succeeded and was made again.
+    pub succeeded: Mutex<Vec<String>>,
 }
 
 impl Stats {
@@ -48,6 +108,13 @@ impl Stats {
         self.throttled.load(Ordering::Relaxed)
             + self.errors_before.load(Ordering::Relaxed)
             + self.errors_after.load(Ordering::Relaxed)
+    }
+
+    /// Successful calls made again with the same request.
+    pub fn repeated_successes(&self) -> usize {
+        let all = self.succeeded.lock().unwrap();
+        let distinct: std::collections::BTreeSet<&String> = all.iter().collect();
+        all.len() - distinct.len()
     }
 
     pub fn count(&self, action: &str) -> usize {
@@ -81,7 +148,8 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let stats = Arc::new(Stats::default());
-        let state = Arc::new((faults, stats.clone(), upstream));
+        let throttle = Arc::new(Throttle::new(&faults));
+        let state = Arc::new((faults, stats.clone(), upstream, throttle));
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
@@ -91,7 +159,7 @@ impl Proxy {
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
                         let state = state.clone();
-                        async move { handle(req, &state.0, &state.1, state.2).await }
+                        async move { handle(req, &state.0, &state.1, state.2, &state.3).await }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
@@ -203,6 +271,7 @@ async fn handle(
     faults: &Faults,
     stats: &Stats,
     upstream: SocketAddr,
+    throttle: &Throttle,
 ) -> Result<Response<Full<Bytes>>, hyper::Error> {
     let n = stats.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let service = service_of(&req);
@@ -223,11 +292,21 @@ async fn handle(
         &body,
     );
     stats.actions.lock().unwrap().push(action.clone());
+    let call = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        body.hash(&mut h);
+        format!("{action} {} {:x}", parts.uri, h.finish())
+    };
     if faults.deny.as_deref().is_some_and(|d| action.contains(d)) {
         stats.denied.fetch_add(1, Ordering::Relaxed);
         return Ok(error(&service, "deny"));
     }
-    let fault = if stats.faults() >= faults.budget || faults.pattern.is_empty() {
+    let fault = if stats.faults() >= faults.budget {
+        Fault::None
+    } else if throttle.throttles(faults) {
+        Fault::Throttle
+    } else if faults.pattern.is_empty() {
         Fault::None
     } else {
         faults.pattern[n as usize % faults.pattern.len()]
@@ -247,6 +326,9 @@ async fn handle(
     if fault == Fault::ErrorAfter {
         stats.errors_after.fetch_add(1, Ordering::Relaxed);
         return Ok(error(&service, "error"));
+    }
+    if response.as_ref().is_ok_and(|r| r.status().is_success()) {
+        stats.succeeded.lock().unwrap().push(call);
     }
     Ok(response.unwrap_or_else(|e| {
         Response::builder()

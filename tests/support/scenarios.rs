@@ -1,0 +1,520 @@
+//! Scenarios that drive the operator's real wiring (`operator::run::start`, what `dpctl run`
+//! calls) against an API server: the fake one in CI (tests/wiring.rs), any real cluster in
+//! tests/e2e.rs. Everything a scenario creates carries its suffix and is removed at the end.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use dataproduct_operator::api::{
+    AccessPhase, Consumer, DataProduct, DataProductAccess, DataProductTemplate, Phase,
+};
+use dataproduct_operator::load::{load_str, Document, LoadOptions};
+use dataproduct_operator::operator::cloud::CloudConfig;
+use dataproduct_operator::operator::context::Settings;
+use dataproduct_operator::operator::run::{start, RunConfig, RunError};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::core::ObjectMeta;
+use kube::{Client, ResourceExt};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub const MANAGER: &str = "dataproduct-e2e";
+
+/// Where the scenarios run.
+pub struct Cluster {
+    pub client: Client,
+    pub config: kube::Config,
+    /// A real API server (CRDs must be established; objects refused by the schema are refused).
+    pub real: bool,
+    /// AWS is reachable (AWS_ENDPOINT_URL): grants are checked in AWS too.
+    pub aws: bool,
+    pub timeout: Duration,
+}
+
+/// Polls until `check` holds or the timeout passes.
+pub async fn eventually<F, Fut>(timeout: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out after {timeout:?} waiting for: {what}");
+}
+
+/// The `standard` template and the `messaging/conversations` example, renamed into the
+/// scenario's own template and domain namespace.
+pub fn fixtures(suffix: &str) -> (DataProductTemplate, DataProduct) {
+    let mut docs = Vec::new();
+    let mut errors = Vec::new();
+    let opts = LoadOptions::default();
+    load_str(
+        "standard.yaml".as_ref(),
+        include_str!("../../templates/standard.yaml"),
+        &opts,
+        &mut docs,
+        &mut errors,
+    );
+    load_str(
+        "conversations.yaml".as_ref(),
+        include_str!("../../examples/messaging/conversations.yaml"),
+        &opts,
+        &mut docs,
+        &mut errors,
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    let (mut template, mut product) = (None, None);
+    for d in docs {
+        match d.document {
+            Document::Template(t) => template = Some(*t),
+            Document::Product(p) => product = Some(*p),
+            Document::Access(_) => {}
+        }
+    }
+    let mut template = template.unwrap();
+    template.metadata = ObjectMeta {
+        name: Some(format!("e2e-{suffix}")),
+        ..ObjectMeta::default()
+    };
+    let mut product = product.unwrap();
+    let domain = format!("e2e{suffix}");
+    product.metadata = ObjectMeta {
+        name: Some("conversations".into()),
+        namespace: Some(domain.clone()),
+        ..ObjectMeta::default()
+    };
+    product.spec.domain = domain;
+    product.spec.template = format!("e2e-{suffix}");
+    product.spec.access.consumers.clear();
+    (template, product)
+}
+
+/// The operator, started as `dpctl run` starts it, with a stop of its own.
+pub struct Operator {
+    stop: tokio::sync::oneshot::Sender<()>,
+    handle: tokio::task::JoinHandle<Result<(), RunError>>,
+    pub health: SocketAddr,
+}
+
+impl Operator {
+    /// Reconciles only `namespaces`, so scenarios running side by side on one cluster never
+    /// reconcile each other's products.
+    pub async fn start(cluster: &Cluster, namespaces: Vec<String>) -> Operator {
+        let health = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let config = RunConfig {
+            settings: Settings {
+                resync: Duration::from_secs(30),
+                aws_resync: Duration::from_secs(60),
+                namespaces,
+            },
+            concurrency: 4,
+            listen: health,
+            leader_election: None,
+            aws: cluster.aws.then(|| CloudConfig {
+                region_override: None,
+                resync: Duration::from_secs(60),
+                ..CloudConfig::default()
+            }),
+        };
+        let handle = tokio::spawn(start(cluster.config.clone(), config, async {
+            let _ = stopped.await;
+        }));
+        Operator {
+            stop,
+            handle,
+            health,
+        }
+    }
+
+    /// `GET /readyz`: the status code and body.
+    pub async fn readyz(&self) -> (u16, String) {
+        let Ok(mut s) = tokio::net::TcpStream::connect(self.health).await else {
+            return (0, "not listening".into());
+        };
+        let _ = s
+            .write_all(b"GET /readyz HTTP/1.0\r\nHost: operator\r\n\r\n")
+            .await;
+        let mut text = String::new();
+        let _ = s.read_to_string(&mut text).await;
+        let code = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = text
+            .split("\r\n\r\n")
+            .nth(1)
+            .unwrap_or_default()
+            .to_string();
+        (code, body)
+    }
+
+    /// Asks it to stop (as SIGTERM does) and returns how long it took.
+    pub async fn stop(self) -> Duration {
+        let start = Instant::now();
+        let _ = self.stop.send(());
+        match tokio::time::timeout(Duration::from_secs(10), self.handle).await {
+            Ok(Ok(Ok(()))) => {}
+            other => panic!("the operator did not stop cleanly: {other:?}"),
+        }
+        start.elapsed()
+    }
+}
+
+/// Installs the CRDs (what `dpctl crd` prints) and, on a real cluster, waits until they serve.
+pub async fn install_crds(cluster: &Cluster) {
+    let crds: Api<CustomResourceDefinition> = Api::all(cluster.client.clone());
+    for crd in dataproduct_operator::crd::all() {
+        crds.patch(
+            &crd.name_any(),
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .unwrap();
+    }
+    if !cluster.real {
+        return;
+    }
+    for crd in dataproduct_operator::crd::all() {
+        let name = crd.name_any();
+        eventually(
+            cluster.timeout,
+            &format!("CRD {name} established"),
+            || async {
+                crds.get(&name)
+                    .await
+                    .ok()
+                    .and_then(|c| c.status)
+                    .and_then(|s| s.conditions)
+                    .is_some_and(|cs| {
+                        cs.iter()
+                            .any(|c| c.type_ == "Established" && c.status == "True")
+                    })
+            },
+        )
+        .await;
+    }
+}
+
+/// A namespace labelled as a domain's.
+pub async fn domain_namespace(client: &Client, name: &str, domain: &str) {
+    let ns: Namespace = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": name, "labels": {
+            "dataproducts.io/domain-namespace": "true",
+            "dataproducts.io/domain": domain,
+        }},
+    }))
+    .unwrap();
+    Api::<Namespace>::all(client.clone())
+        .patch(
+            name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&ns),
+        )
+        .await
+        .unwrap();
+}
+
+pub async fn phase(api: &Api<DataProduct>, name: &str) -> Option<(Phase, bool)> {
+    let p = api.get_opt(name).await.ok()??;
+    let fresh = p.status.as_ref().and_then(|s| s.observed_generation) == p.metadata.generation;
+    Some((p.status?.phase?, fresh))
+}
+
+async fn access_phase(api: &Api<DataProductAccess>, name: &str) -> Option<AccessPhase> {
+    api.get_opt(name).await.ok()??.status?.phase
+}
+
+fn condition(p: &DataProduct, type_: &str) -> Option<(String, String, String)> {
+    p.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+fn request(name: &str, namespace: &str, producer: &str, principal: &str) -> DataProductAccess {
+    serde_json::from_value(json!({
+        "apiVersion": "dataproducts.io/v1alpha1", "kind": "DataProductAccess",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "product": producer,
+            "outputs": ["conversations"],
+            "consumer": {"principal": principal},
+            "purpose": "end-to-end access flow",
+            "expires": "2099-12-31",
+        },
+    }))
+    .unwrap()
+}
+
+/// Readiness turns true, an access request goes Pending → Approved → Granted (Granted needs the
+/// grant in AWS, so without AWS it stays Approved), then Expired; another is Revoked; and a stop
+/// takes under 2 s.
+pub async fn readiness_and_access_flow(cluster: &Cluster, suffix: &str) {
+    let client = &cluster.client;
+    let t = cluster.timeout;
+    let (template, producer) = fixtures(suffix);
+    let domain_ns = producer.namespace().unwrap();
+    let consumer_ns = format!("{domain_ns}c");
+    install_crds(cluster).await;
+    domain_namespace(client, &domain_ns, &producer.spec.domain).await;
+    domain_namespace(client, &consumer_ns, &format!("{}c", producer.spec.domain)).await;
+    let templates: Api<DataProductTemplate> = Api::all(client.clone());
+    templates
+        .create(&PostParams::default(), &template)
+        .await
+        .unwrap();
+    let products: Api<DataProduct> = Api::namespaced(client.clone(), &domain_ns);
+    products
+        .create(&PostParams::default(), &producer)
+        .await
+        .unwrap();
+    let accesses: Api<DataProductAccess> = Api::namespaced(client.clone(), &consumer_ns);
+    let analysts = "arn:aws:iam::000000000000:role/e2e-analysts";
+    let auditors = "arn:aws:iam::000000000000:role/e2e-auditors";
+    let id = format!("{domain_ns}/conversations");
+    accesses
+        .create(
+            &PostParams::default(),
+            &request("analysts", &consumer_ns, &id, analysts),
+        )
+        .await
+        .unwrap();
+
+    let operator = Operator::start(cluster, vec![domain_ns.clone(), consumer_ns.clone()]).await;
+    eventually(t, "/readyz answers 200", || async {
+        operator.readyz().await.0 == 200
+    })
+    .await;
+    eventually(t, "producer Ready", || async {
+        phase(&products, "conversations").await == Some((Phase::Ready, true))
+    })
+    .await;
+    eventually(t, "request Pending until the producer approves", || async {
+        access_phase(&accesses, "analysts").await == Some(AccessPhase::Pending)
+    })
+    .await;
+
+    // The producer approves by listing the consumer.
+    let approve = |principals: &[&str]| {
+        let consumers: Vec<Consumer> = principals
+            .iter()
+            .map(|p| Consumer {
+                principal: Some(p.to_string()),
+                outputs: vec!["conversations".into()],
+                ..Consumer::default()
+            })
+            .collect();
+        json!({"spec": {"access": {"consumers": consumers}}})
+    };
+    products
+        .patch(
+            "conversations",
+            &PatchParams::default(),
+            &Patch::Merge(approve(&[analysts, auditors])),
+        )
+        .await
+        .unwrap();
+    let granted = if cluster.aws {
+        AccessPhase::Granted
+    } else {
+        AccessPhase::Approved
+    };
+    eventually(t, "request approved (granted with AWS)", || async {
+        access_phase(&accesses, "analysts").await == Some(granted)
+    })
+    .await;
+    let status = accesses.get("analysts").await.unwrap().status.unwrap();
+    assert_eq!(
+        status.granted_tables,
+        vec![format!(
+            "{}_conversations.conversations",
+            producer.spec.domain
+        )]
+    );
+    if cluster.aws {
+        let p = products.get("conversations").await.unwrap();
+        let access = condition(&p, "AccessReady").unwrap();
+        assert_eq!(access.0, "True", "{access:?}");
+        assert!(access.2.contains("1 grants applied"), "{access:?}");
+    }
+
+    // Expiry takes the grant back.
+    accesses
+        .patch(
+            "analysts",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"expires": "2020-01-01"}})),
+        )
+        .await
+        .unwrap();
+    eventually(t, "request Expired", || async {
+        access_phase(&accesses, "analysts").await == Some(AccessPhase::Expired)
+    })
+    .await;
+    if cluster.aws {
+        eventually(t, "the expired grant is revoked in AWS", || async {
+            products
+                .get("conversations")
+                .await
+                .ok()
+                .and_then(|p| condition(&p, "AccessReady"))
+                .is_some_and(|(s, _, m)| s == "True" && m.contains("0 grants applied"))
+        })
+        .await;
+    }
+
+    // A second consumer, approved, then no longer listed: Revoked.
+    accesses
+        .create(
+            &PostParams::default(),
+            &request("auditors", &consumer_ns, &id, auditors),
+        )
+        .await
+        .unwrap();
+    eventually(t, "second request approved", || async {
+        access_phase(&accesses, "auditors").await == Some(granted)
+    })
+    .await;
+    products
+        .patch(
+            "conversations",
+            &PatchParams::default(),
+            &Patch::Merge(approve(&[])),
+        )
+        .await
+        .unwrap();
+    eventually(t, "second request Revoked", || async {
+        access_phase(&accesses, "auditors").await == Some(AccessPhase::Revoked)
+    })
+    .await;
+
+    let took = operator_cleanup(cluster, operator, &products, &[&domain_ns, &consumer_ns]).await;
+    assert!(took < Duration::from_secs(2), "stopping took {took:?}");
+    let _ = templates
+        .delete(&template.name_any(), &DeleteParams::default())
+        .await;
+}
+
+/// Deletes the scenario's products (while the operator still runs, so finalizers come off),
+/// stops the operator and removes the namespaces. Returns how long the stop took.
+async fn operator_cleanup(
+    cluster: &Cluster,
+    operator: Operator,
+    products: &Api<DataProduct>,
+    namespaces: &[&str],
+) -> Duration {
+    for p in products.list(&Default::default()).await.unwrap() {
+        let _ = products
+            .delete(&p.name_any(), &DeleteParams::default())
+            .await;
+    }
+    eventually(cluster.timeout, "products gone", || async {
+        products
+            .list(&Default::default())
+            .await
+            .map(|l| l.items.is_empty())
+            .unwrap_or(false)
+    })
+    .await;
+    let took = operator.stop().await;
+    let api: Api<Namespace> = Api::all(cluster.client.clone());
+    for ns in namespaces {
+        let _ = api.delete(ns, &DeleteParams::default()).await;
+    }
+    took
+}
+
+/// One product the operator cannot read (stored under an older CRD without the bound that now
+/// refuses it) does not stop the others: they are reconciled, readiness turns true, the bad one
+/// is reported on itself, and deleting it still works (cleanup by labels).
+pub async fn unreadable_product(
+    cluster: &Cluster,
+    suffix: &str,
+    store_unreadable: impl AsyncFnOnce(serde_json::Value),
+) {
+    let client = &cluster.client;
+    let t = cluster.timeout;
+    let (template, good) = fixtures(suffix);
+    let domain_ns = good.namespace().unwrap();
+    install_crds(cluster).await;
+    domain_namespace(client, &domain_ns, &good.spec.domain).await;
+    let templates: Api<DataProductTemplate> = Api::all(client.clone());
+    templates
+        .create(&PostParams::default(), &template)
+        .await
+        .unwrap();
+    let mut bad = serde_json::to_value(&good).unwrap();
+    bad["metadata"]["name"] = json!("unreadable");
+    bad["metadata"]["finalizers"] = json!(["dataproducts.io/cleanup"]);
+    bad["spec"]["outputs"][0]["version"] = json!(1_099_511_627_776u64);
+    store_unreadable(bad).await;
+    let products: Api<DataProduct> = Api::namespaced(client.clone(), &domain_ns);
+    products
+        .create(&PostParams::default(), &good)
+        .await
+        .unwrap();
+
+    let operator = Operator::start(cluster, vec![domain_ns.clone()]).await;
+    eventually(
+        t,
+        "/readyz answers 200 despite the unreadable product",
+        || async { operator.readyz().await.0 == 200 },
+    )
+    .await;
+    eventually(t, "the readable product is Ready", || async {
+        phase(&products, "conversations").await == Some((Phase::Ready, true))
+    })
+    .await;
+    let raw: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &domain_ns,
+        &kube::core::ApiResource::erase::<DataProduct>(&()),
+    );
+    eventually(t, "the unreadable product reports why", || async {
+        raw.get_opt("unreadable")
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|o| {
+                o.data["status"]["conditions"].as_array().is_some_and(|cs| {
+                    cs.iter().any(|c| {
+                        c["type"] == "Valid"
+                            && c["status"] == "False"
+                            && c["reason"] == "Unreadable"
+                            && c["message"]
+                                .as_str()
+                                .is_some_and(|m| m.contains("spec.outputs[0].version"))
+                    })
+                })
+            })
+    })
+    .await;
+    raw.delete("unreadable", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(t, "the unreadable product is released and gone", || async {
+        raw.get_opt("unreadable").await.ok().flatten().is_none()
+    })
+    .await;
+    let took = operator_cleanup(cluster, operator, &products, &[&domain_ns]).await;
+    assert!(took < Duration::from_secs(2), "stopping took {took:?}");
+    let _ = templates
+        .delete(&template.name_any(), &DeleteParams::default())
+        .await;
+}
