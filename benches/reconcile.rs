@@ -111,6 +111,7 @@ async fn round(n: usize) -> Round {
         clock: || "2026-11-22T10:00:00Z".parse().unwrap(),
         gate: Arc::new(dataproduct_operator::operator::sync::SyncGate::open()),
         written: Default::default(),
+        access_written: Default::default(),
     });
 
     // First provisioning of every product.

@@ -415,6 +415,7 @@ async fn cluster() -> Option<support::scenarios::Cluster> {
         config,
         real: true,
         aws: std::env::var("AWS_ENDPOINT_URL").is_ok(),
+        aws_endpoint: None,
         timeout: timeout(),
     })
 }

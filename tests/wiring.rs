@@ -26,6 +26,7 @@ async fn cluster(server: &FakeApiServer) -> Cluster {
         config,
         real: false,
         aws: false,
+        aws_endpoint: None,
         timeout: Duration::from_secs(20),
     }
 }
@@ -41,5 +42,126 @@ async fn readiness_turns_true_and_access_requests_get_their_phase() {
 async fn one_unreadable_product_stops_nothing() {
     let server = FakeApiServer::start().await;
     let cluster = cluster(&server).await;
-    scenarios::unreadable_product(&cluster, "w2", async |bad| server.insert(bad)).await;
+    scenarios::unreadable_product(&cluster, "w2", async |bad| {
+        server.insert(bad).expect("stored as is");
+    })
+    .await;
+}
+
+/// After a burst, a quiet cluster gets no writes at all over several resync intervals, counted
+/// by the API server itself (finalizers and events included, leases excluded); and the child
+/// kinds are watched metadata-only on the wire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quiet_means_no_writes_and_children_are_watched_metadata_only() {
+    use dataproduct_operator::api::{DataProduct, DataProductTemplate, Phase};
+    use kube::api::{Api, PostParams};
+
+    let server = FakeApiServer::start().await;
+    let cluster = cluster(&server).await;
+    let (template, pattern) = scenarios::fixtures("w3");
+    let ns = pattern.metadata.namespace.clone().unwrap();
+    scenarios::install_crds(&cluster).await;
+    scenarios::domain_namespace(&cluster.client, &ns, &pattern.spec.domain).await;
+    Api::<DataProductTemplate>::all(cluster.client.clone())
+        .create(&PostParams::default(), &template)
+        .await
+        .unwrap();
+    let products: Api<DataProduct> = Api::namespaced(cluster.client.clone(), &ns);
+    let names: Vec<String> = (0..20).map(|i| format!("q{i:03}")).collect();
+    let resync = Duration::from_secs(2);
+    let operator = scenarios::Operator::start_with(&cluster, vec![ns.clone()], resync).await;
+    for name in &names {
+        let mut p = pattern.clone();
+        p.metadata.name = Some(name.clone());
+        products.create(&PostParams::default(), &p).await.unwrap();
+    }
+    for name in &names {
+        scenarios::eventually(cluster.timeout, &format!("{name} Ready"), || async {
+            scenarios::phase(&products, name).await == Some((Phase::Ready, true))
+        })
+        .await;
+    }
+    // Children: metadata-only lists and watches, filtered to what the operator manages.
+    for plural in ["configmaps", "cronjobs", "serviceaccounts", "rolebindings"] {
+        let calls: Vec<_> = server
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "GET" && r.path.ends_with(&format!("/{plural}")))
+            .collect();
+        assert!(!calls.is_empty(), "{plural} is listed and watched");
+        for r in calls {
+            let accept = r.accept.clone().unwrap_or_default();
+            assert!(
+                accept.contains("as=PartialObjectMetadata"),
+                "{plural}: full objects on the wire: {r:?}"
+            );
+            assert!(
+                r.query.contains("managed-by"),
+                "{plural}: unfiltered: {r:?}"
+            );
+        }
+    }
+    // Settle, then listen for more than two resync intervals.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    server.clear_requests();
+    tokio::time::sleep(resync * 2 + Duration::from_secs(1)).await;
+    let writes: Vec<String> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET" && !r.path.contains("/leases"))
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(writes.is_empty(), "writes in a quiet period: {writes:#?}");
+    operator.stop().await;
+}
+
+/// The access flow with the AWS side against moto: the producer's AccessReady and the grant
+/// agree, and while the AWS step runs the product already shows its progress.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_flow_with_grants_in_aws_and_progress_in_status() {
+    let Some(moto) = support::moto::Moto::start() else {
+        return;
+    };
+    let server = FakeApiServer::start().await;
+    let mut cluster = cluster(&server).await;
+    cluster.aws = true;
+    cluster.aws_endpoint = Some(moto.endpoint.clone());
+    cluster.timeout = Duration::from_secs(90);
+    scenarios::readiness_and_access_flow(&cluster, "w4").await;
+    // Every status the producer was given, in order: Provisioning (Kubernetes side applied, AWS
+    // conditions Unknown) came before Ready.
+    let phases: Vec<(String, String, String)> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH" && r.path.ends_with("/dataproducts/conversations/status"))
+        .filter_map(|r| {
+            let s = &r.body["status"];
+            let cond = |t: &str| {
+                s["conditions"]
+                    .as_array()?
+                    .iter()
+                    .find(|c| c["type"] == t)
+                    .map(|c| {
+                        format!(
+                            "{}/{}",
+                            c["status"].as_str().unwrap_or(""),
+                            c["reason"].as_str().unwrap_or("")
+                        )
+                    })
+            };
+            Some((
+                s["phase"].as_str()?.to_string(),
+                cond("NamespaceReady")?,
+                cond("StorageReady")?,
+            ))
+        })
+        .collect();
+    let first_ready = phases.iter().position(|(p, _, _)| p == "Ready");
+    let progress = phases.iter().position(|(p, ns, storage)| {
+        p == "Provisioning" && ns == "True/Provisioned" && storage == "Unknown/Provisioning"
+    });
+    assert!(
+        matches!((progress, first_ready), (Some(p), Some(r)) if p < r),
+        "progress before Ready: {phases:#?}"
+    );
 }

@@ -136,6 +136,7 @@ pub fn execute(args: &RunArgs, err: &mut dyn std::io::Write) -> u8 {
             region_override: args.aws_region.clone(),
             resync: args.aws_resync_interval,
             retry_mode: args.aws_retry_mode,
+            endpoint_url: None,
         }),
     };
     let result = rt.block_on(async {

@@ -126,7 +126,8 @@ pub fn decide(
             .all(|o| approved_outputs.contains(o) && grantable.contains(o));
     if !approved {
         return match previous {
-            Some(AccessPhase::Approved | AccessPhase::Granted) => d(
+            // Revoked stays Revoked (not Pending) until the producer lists the consumer again.
+            Some(AccessPhase::Approved | AccessPhase::Granted | AccessPhase::Revoked) => d(
                 AccessPhase::Revoked,
                 "Revoked",
                 format!(
@@ -195,7 +196,19 @@ pub async fn reconcile(
             world.add_product((*p).clone());
         }
     }
-    let previous = access.status.clone().unwrap_or_default();
+    let key = format!(
+        "{}/{}",
+        access.namespace().unwrap_or_default(),
+        access.name_any()
+    );
+    let cached_version = access.metadata.resource_version.clone();
+    // A cache that has not seen our last write yet would make a Granted request look new (and
+    // never Revoked): what we wrote is the previous state then.
+    let current = ctx
+        .access_written
+        .unseen(&key, cached_version.as_deref())
+        .or_else(|| access.status.clone());
+    let previous = current.clone().unwrap_or_default();
     let decision = decide(&access, &world, producer_ready, previous.phase, ctx.today());
     let check = Check::new(
         status::READY,
@@ -214,7 +227,7 @@ pub async fn reconcile(
         ),
         granted_tables: decision.tables,
     };
-    if access.status.as_ref() != Some(&next) {
+    if current.as_ref() != Some(&next) {
         let api: Api<DataProductAccess> =
             Api::namespaced(ctx.client.clone(), &access.namespace().unwrap_or_default());
         let patch = json!({"apiVersion": API_VERSION, "kind": "DataProductAccess", "status": next});
@@ -226,6 +239,7 @@ pub async fn reconcile(
         .await
         .map_err(super::reconcile::Error::Status)?;
         ctx.metrics.write("status");
+        ctx.access_written.record(&key, cached_version, next);
     }
     Ok(Action::requeue(ctx.settings.resync))
 }
@@ -314,6 +328,11 @@ mod tests {
         assert_eq!(
             decide(&a, &w, true, Some(AccessPhase::Granted), today()).phase,
             AccessPhase::Revoked
+        );
+        assert_eq!(
+            decide(&a, &w, true, Some(AccessPhase::Revoked), today()).phase,
+            AccessPhase::Revoked,
+            "the reconcile after the revocation keeps it"
         );
         assert_eq!(
             decide(&a, &w, true, None, today()).phase,

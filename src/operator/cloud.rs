@@ -92,6 +92,8 @@ pub struct CloudConfig {
     pub resync: std::time::Duration,
     /// How the SDK retries throttled and failed calls.
     pub retry_mode: crate::aws::RetryMode,
+    /// One endpoint for every service instead of `AWS_ENDPOINT_URL` (tests).
+    pub endpoint_url: Option<String>,
 }
 
 /// The last ensure of a product: reused while the plan is unchanged and the resync interval has
@@ -129,6 +131,7 @@ impl Cloud {
         let settings = crate::aws::AwsSettings {
             region_override: config.region_override.clone(),
             retry_mode: config.retry_mode,
+            endpoint_url: config.endpoint_url.clone(),
             ..crate::aws::AwsSettings::default()
         };
         let aws = crate::aws::Aws::new(settings)

@@ -172,41 +172,39 @@ impl Applied {
     }
 }
 
-/// The last status written per product: the resourceVersion the product had when we decided to
+/// The last status written per object: the resourceVersion the object had when we decided to
 /// write, and what we wrote. A reconcile that still sees that resourceVersion runs on a cache
-/// that has not caught up with our own write; computing the same status again then means
-/// nothing changed, and writing it again (with its Event) would be a stray write.
-#[derive(Default)]
-pub struct Written(Mutex<HashMap<String, (Option<String>, crate::api::DataProductStatus)>>);
+/// that has not caught up with our own write: our write is the truth, and computing the same
+/// status again means nothing changed (writing it again, with its Event, would be a stray write).
+pub struct Written<S>(Mutex<HashMap<String, (Option<String>, S)>>);
 
-impl Written {
-    /// Whether `next` was already written over the object as it is cached now.
-    pub fn already(
-        &self,
-        product: &str,
-        cached_version: Option<&str>,
-        next: &crate::api::DataProductStatus,
-    ) -> bool {
+impl<S> Default for Written<S> {
+    fn default() -> Self {
+        Written(Mutex::new(HashMap::new()))
+    }
+}
+
+impl<S: Clone + PartialEq> Written<S> {
+    /// What we wrote over the object as it is cached now, if the cache has not seen it yet.
+    pub fn unseen(&self, key: &str, cached_version: Option<&str>) -> Option<S> {
         let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(product)
-            .is_some_and(|(rv, s)| rv.as_deref() == cached_version && s == next)
+        map.get(key)
+            .filter(|(rv, _)| rv.as_deref() == cached_version)
+            .map(|(_, s)| s.clone())
     }
 
-    pub fn record(
-        &self,
-        product: &str,
-        cached_version: Option<String>,
-        next: crate::api::DataProductStatus,
-    ) {
+    /// Whether `next` was already written over the object as it is cached now.
+    pub fn already(&self, key: &str, cached_version: Option<&str>, next: &S) -> bool {
+        self.unseen(key, cached_version).as_ref() == Some(next)
+    }
+
+    pub fn record(&self, key: &str, cached_version: Option<String>, next: S) {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.insert(product.to_string(), (cached_version, next));
+        map.insert(key.to_string(), (cached_version, next));
     }
 
-    pub fn forget(&self, product: &str) {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(product);
+    pub fn forget(&self, key: &str) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
     }
 }
 
@@ -229,7 +227,9 @@ pub struct Context {
     pub gate: Arc<super::sync::SyncGate>,
     /// The last status this process wrote per product, to recognise a cache that has not seen
     /// our own write yet.
-    pub written: Written,
+    pub written: Written<crate::api::DataProductStatus>,
+    /// The same for access requests: their next phase depends on the last one.
+    pub access_written: Written<crate::api::DataProductAccessStatus>,
 }
 
 impl Context {

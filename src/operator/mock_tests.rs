@@ -109,6 +109,7 @@ fn harness(template: &DataProductTemplate, behaviour: Behaviour) -> Harness {
         clock: || "2026-11-22T10:00:00Z".parse().unwrap(),
         gate: Arc::new(super::sync::SyncGate::open()),
         written: Default::default(),
+        access_written: Default::default(),
     };
     let mut h = Harness {
         ctx: Arc::new(ctx),

@@ -340,6 +340,7 @@ pub async fn run_with_metrics(
         clock: jiff::Timestamp::now,
         gate: gate.clone(),
         written: Written::default(),
+        access_written: Written::default(),
     });
 
     // Access requests: their phase follows their producer.

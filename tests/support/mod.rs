@@ -2,6 +2,7 @@
 //! the real examples, and SDK clients to read state back.
 #![allow(dead_code)]
 
+pub mod apiserver;
 pub mod moto;
 pub mod plans;
 pub mod proxy;
