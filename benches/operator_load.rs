@@ -11,17 +11,21 @@
 //! ```
 
 #[path = "../tests/support/apiserver.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 mod apiserver;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 fn peak_rss_kib(pid: u32) -> Option<u64> {
+    proc_status_kib(pid, "VmHWM:")
+}
+
+fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
+        .find(|l| l.starts_with(field))?
         .split_whitespace()
         .nth(1)?
         .parse()
@@ -87,14 +91,16 @@ fn main() {
                 .unwrap()
                 .expect("dpctl load-test");
             let peak = peak_rss_kib(operator.id()).unwrap_or(0);
+            let now = proc_status_kib(operator.id(), "VmRSS:").unwrap_or(0);
             let _ = operator.kill();
             let _ = operator.wait();
             println!("== {n} products");
             print!("{}", String::from_utf8_lossy(&load.stdout));
             println!(
-                "operator peak RSS (VmHWM from /proc): {:.1} MiB (idle before the burst: {:.1} MiB)",
+                "operator peak RSS (VmHWM from /proc): {:.1} MiB (idle before the burst: {:.1} MiB; after the quiet period: {:.1} MiB)",
                 peak as f64 / 1024.0,
-                idle as f64 / 1024.0
+                idle as f64 / 1024.0,
+                now as f64 / 1024.0
             );
             println!("fake API server requests by kind: {:?}\n", server.counts());
         });

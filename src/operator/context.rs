@@ -137,24 +137,30 @@ impl Stores {
 }
 
 /// What we applied last: the desired object's hash and the resourceVersion the API server gave
-/// the result. While both still match, the object is in sync without reading it.
+/// the result. While both still match, the object is in sync without reading it. Keyed and
+/// valued by digests, since one entry is kept per applied object.
 #[derive(Default)]
-pub struct Applied(Mutex<HashMap<ObjectKey, (String, String)>>);
+pub struct Applied(Mutex<HashMap<u64, (u64, String)>>);
+
+fn digest(v: &impl std::hash::Hash) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(v)
+}
 
 impl Applied {
     pub fn in_sync(&self, key: &ObjectKey, hash: &str, resource_version: Option<&str>) -> bool {
         let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        matches!((map.get(key), resource_version), (Some((h, rv)), Some(live)) if h == hash && rv == live)
+        matches!((map.get(&digest(key)), resource_version), (Some((h, rv)), Some(live)) if *h == digest(&hash) && rv == live)
     }
 
     pub fn record(&self, key: ObjectKey, hash: String, resource_version: Option<String>) {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         match resource_version {
             Some(rv) => {
-                map.insert(key, (hash, rv));
+                map.insert(digest(&key), (digest(&hash), rv));
             }
             None => {
-                map.remove(&key);
+                map.remove(&digest(&key));
             }
         }
     }
@@ -164,11 +170,14 @@ impl Applied {
         self.0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .contains_key(key)
+            .contains_key(&digest(key))
     }
 
     pub fn forget(&self, key: &ObjectKey) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&digest(key));
     }
 }
 

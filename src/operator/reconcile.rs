@@ -305,7 +305,18 @@ fn plan_for_cleanup(product: &DataProduct, ctx: &Context) -> Option<Plan> {
 
 async fn apply_product(product: &DataProduct, ctx: &Context) -> Result<Action, Error> {
     let generation = product.metadata.generation;
-    let previous = product.status.clone().unwrap_or_default();
+    // While the cache has not seen our last status write, that write is the previous status:
+    // otherwise its transition times would be stamped again and the same status written twice.
+    let unseen = ctx
+        .written
+        .unseen(&key_of(product), product.metadata.resource_version.as_deref());
+    if unseen.is_none() && product.status.is_some() {
+        // The cache has caught up (or someone else wrote): nothing to remember any more.
+        ctx.written.forget(&key_of(product));
+    }
+    let previous = unseen
+        .or_else(|| product.status.clone())
+        .unwrap_or_default();
     let plan = match validate_and_plan(product, ctx) {
         Validated::Planned(p) => p,
         Validated::Invalid { reason, violations } => {

@@ -57,6 +57,9 @@ pub enum RunError {
 /// Only what the operator created is watched among the child kinds.
 const MANAGED: &str = "app.kubernetes.io/managed-by=dataproduct-operator";
 
+/// The labels read of a child: whose it is.
+const OWNERSHIP: &[&str] = &[labels::PRODUCT, labels::PRODUCT_NAMESPACE];
+
 /// Room in the shared product and access streams for events not yet taken by every consumer.
 const SHARED_BUFFER: usize = 1024;
 
@@ -104,12 +107,13 @@ fn raw_api<K: Resource<DynamicType = ()>>(
 }
 
 /// A metadata-only watch (kube sends `as=PartialObjectMetadata` for `PartialObjectMeta` APIs),
-/// slimmed before it reaches the cache.
+/// cut down to what is read before it reaches the cache.
 fn metadata_watch<K>(
     client: &Client,
     gate: &Arc<SyncGate>,
     name: &'static str,
     config: watcher::Config,
+    only_labels: Option<&'static [&'static str]>,
 ) -> (
     Store<PartialObjectMeta<K>>,
     impl Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static,
@@ -130,7 +134,9 @@ where
             name,
             watcher(Api::<PartialObjectMeta<K>>::all(client.clone()), config)
                 .default_backoff()
-                .modify(|o: &mut PartialObjectMeta<K>| unreadable::slim(&mut o.metadata)),
+                .modify(move |o: &mut PartialObjectMeta<K>| {
+                    unreadable::slim_to_identity(&mut o.metadata, only_labels)
+                }),
         ),
     )
     .touched_objects();
@@ -279,7 +285,7 @@ pub async fn run_with_metrics(
     )
     .touched_objects();
     let (namespaces, namespaces_stream) =
-        metadata_watch::<Namespace>(&client, &gate, "namespaces", watcher::Config::default());
+        metadata_watch::<Namespace>(&client, &gate, "namespaces", watcher::Config::default(), None);
 
     let stores = Stores {
         products: products.clone(),
@@ -315,6 +321,7 @@ pub async fn run_with_metrics(
                     &gate,
                     plural::<$k>(),
                     watcher::Config::default().labels(MANAGED),
+                    Some(OWNERSHIP),
                 );
                 stores.children.insert(<$k as k8s_openapi::Resource>::KIND, Arc::new(store) as Arc<dyn MetaLookup>);
                 c = c.watches_stream(stream, |o| owner_ref(&o));
