@@ -5,13 +5,12 @@
 //! Everything the test creates carries a random suffix and is removed at the end, so it can run
 //! against a shared cluster.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dataproduct_operator::api::{DataProduct, DataProductTemplate, Phase};
-use dataproduct_operator::load::{load_str, Document, LoadOptions};
 use dataproduct_operator::operator::cloud::CloudConfig;
 use dataproduct_operator::operator::context::Settings;
-use dataproduct_operator::operator::run::{run, RunConfig};
+use dataproduct_operator::operator::run::{start, RunConfig};
 use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -51,106 +50,25 @@ fn timeout() -> Duration {
 }
 
 /// Polls until `check` holds or the timeout passes.
-async fn eventually<F, Fut>(what: &str, mut check: F)
+async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let start = Instant::now();
-    while start.elapsed() < timeout() {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    panic!("timed out after {:?} waiting for: {what}", timeout());
+    support::scenarios::eventually(timeout(), what, check).await
 }
 
 fn fixtures(suffix: &str) -> (DataProductTemplate, DataProduct) {
-    let mut docs = Vec::new();
-    let mut errors = Vec::new();
-    let opts = LoadOptions::default();
-    load_str(
-        "standard.yaml".as_ref(),
-        include_str!("../templates/standard.yaml"),
-        &opts,
-        &mut docs,
-        &mut errors,
-    );
-    load_str(
-        "conversations.yaml".as_ref(),
-        include_str!("../examples/messaging/conversations.yaml"),
-        &opts,
-        &mut docs,
-        &mut errors,
-    );
-    assert!(errors.is_empty(), "{errors:?}");
-    let (mut template, mut product) = (None, None);
-    for d in docs {
-        match d.document {
-            Document::Template(t) => template = Some(*t),
-            Document::Product(p) => product = Some(*p),
-            Document::Access(_) => {}
-        }
-    }
-    let mut template = template.unwrap();
-    template.metadata = ObjectMeta {
-        name: Some(format!("e2e-{suffix}")),
-        ..ObjectMeta::default()
-    };
-    let mut product = product.unwrap();
-    let domain = format!("e2e{suffix}");
-    product.metadata = ObjectMeta {
-        name: Some("conversations".into()),
-        namespace: Some(domain.clone()),
-        ..ObjectMeta::default()
-    };
-    product.spec.domain = domain;
-    product.spec.template = format!("e2e-{suffix}");
-    product.spec.access.consumers.clear();
-    (template, product)
+    support::scenarios::fixtures(suffix)
 }
 
-async fn install_crds(client: &Client) {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for doc in dataproduct_operator::crd::crds_yaml()
-        .split("\n---\n")
-        .filter(|d| d.contains("kind:"))
-    {
-        let crd: CustomResourceDefinition =
-            serde_yaml::from_str(doc.trim_start_matches("---\n")).unwrap();
-        crds.patch(
-            &crd.name_any(),
-            &PatchParams::apply(MANAGER).force(),
-            &Patch::Apply(&crd),
-        )
-        .await
-        .unwrap();
-    }
-    for name in [
-        "dataproducts.dataproducts.io",
-        "dataproducttemplates.dataproducts.io",
-        "dataproductaccesses.dataproducts.io",
-    ] {
-        eventually(&format!("CRD {name} established"), || async {
-            crds.get(name)
-                .await
-                .ok()
-                .and_then(|c| c.status)
-                .and_then(|s| s.conditions)
-                .is_some_and(|cs| {
-                    cs.iter()
-                        .any(|c| c.type_ == "Established" && c.status == "True")
-                })
-        })
-        .await;
-    }
+async fn install_crds() {
+    let cluster = cluster().await.expect("DPO_E2E_KUBECONFIG is set");
+    support::scenarios::install_crds(&cluster).await
 }
 
 async fn phase(api: &Api<DataProduct>, name: &str) -> Option<(Phase, bool)> {
-    let p = api.get_opt(name).await.ok()??;
-    let fresh = p.status.as_ref().and_then(|s| s.observed_generation) == p.metadata.generation;
-    Some((p.status?.phase?, fresh))
+    support::scenarios::phase(api, name).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -162,7 +80,7 @@ async fn operator_end_to_end() {
     let target_ns = format!("{domain_ns}-conversations");
     let aws = std::env::var("AWS_ENDPOINT_URL").is_ok();
 
-    install_crds(&client).await;
+    install_crds().await;
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let ns = Namespace {
         metadata: ObjectMeta {
@@ -195,8 +113,9 @@ async fn operator_end_to_end() {
         .unwrap();
 
     // The operator, in-process, as `dpctl run` starts it.
-    let operator = tokio::spawn(run(
-        client.clone(),
+    let kube_config = cluster().await.expect("DPO_E2E_KUBECONFIG is set").config;
+    let operator = tokio::spawn(start(
+        kube_config,
         RunConfig {
             settings: Settings {
                 resync: Duration::from_secs(30),
@@ -213,6 +132,7 @@ async fn operator_end_to_end() {
                 ..CloudConfig::default()
             }),
         },
+        std::future::pending(),
     ));
 
     let products: Api<DataProduct> = Api::namespaced(client.clone(), &domain_ns);

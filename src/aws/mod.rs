@@ -162,6 +162,7 @@ pub struct Aws {
     path_style: bool,
     clients: Mutex<HashMap<String, Arc<Clients>>>,
     limits: Arc<call::Limits>,
+    untagged: storage::Untagged,
 }
 
 /// The partition of a region, for ARNs.
@@ -318,6 +319,7 @@ impl Aws {
             path_style,
             clients: Mutex::new(HashMap::new()),
             limits: Arc::new(call::Limits::new(settings.concurrency_per_service)),
+            untagged: Default::default(),
         })
     }
 
@@ -517,6 +519,7 @@ impl Aws {
         let storage = Storage {
             s3: &clients.s3,
             calls,
+            untagged: &self.untagged,
         };
         let desired = DesiredBucket::from_plan(name, &region, &doc.spec, owner, extra_statements);
         match storage.observe(name, owner).await? {
@@ -847,6 +850,7 @@ impl Aws {
             let storage = Storage {
                 s3: &clients.s3,
                 calls: &calls,
+                untagged: &self.untagged,
             };
             let mut still_there = true;
             if b.spec.deletion_policy == DeletionPolicy::Delete {

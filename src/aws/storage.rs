@@ -97,10 +97,21 @@ pub enum Deletion {
     Retained(String),
 }
 
+/// Buckets this process created whose ownership tags are not written yet, with their owner
+/// (`<product>#<uid>`). S3 cannot tag a bucket as it creates it, so a create whose tagging
+/// failed (throttled past its retries) leaves an untagged bucket; the retry must recognise it
+/// as ours rather than report a conflict with itself forever.
+pub type Untagged = std::sync::Mutex<std::collections::HashMap<String, String>>;
+
 /// The S3 side of one region.
 pub struct Storage<'a> {
     pub s3: &'a aws_sdk_s3::Client,
     pub calls: &'a Calls,
+    pub untagged: &'a Untagged,
+}
+
+fn owner_key(owner: &Owner) -> String {
+    format!("{}#{}", owner.product, owner.uid)
 }
 
 impl Storage<'_> {
@@ -114,7 +125,16 @@ impl Storage<'_> {
             None => return Ok(Observed::Absent),
             Some(tags) => tags,
         };
-        let ownership = Ownership::from_tags(&tags, owner);
+        let mut ownership = Ownership::from_tags(&tags, owner);
+        let created_here = self
+            .untagged
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .is_some_and(|o| *o == owner_key(owner));
+        if created_here && !tags.contains_key(super::ownership::PRODUCT_TAG) {
+            ownership = Ownership::Ours;
+        }
         if let Ownership::Foreign(why) = ownership {
             return Ok(Observed::Foreign(why));
         }
@@ -329,7 +349,25 @@ impl Storage<'_> {
             }
             Err(e) => return Err(e.into()),
         }
-        self.update(desired, &BucketState::default()).await
+        let remember = |on: bool| {
+            let mut u = self.untagged.lock().unwrap_or_else(|p| p.into_inner());
+            if on {
+                let tag = |t: &str| desired.tags.get(t).cloned().unwrap_or_default();
+                let owner = Owner {
+                    product: tag(super::ownership::PRODUCT_TAG),
+                    uid: tag(super::ownership::UID_TAG),
+                };
+                u.insert(name.to_string(), owner_key(&owner));
+            } else {
+                u.remove(name);
+            }
+        };
+        remember(true);
+        let result = self.update(desired, &BucketState::default()).await;
+        if result.is_ok() {
+            remember(false);
+        }
+        result
     }
 
     /// Changes only what differs from `observed`.

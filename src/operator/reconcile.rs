@@ -307,9 +307,10 @@ async fn apply_product(product: &DataProduct, ctx: &Context) -> Result<Action, E
     let generation = product.metadata.generation;
     // While the cache has not seen our last status write, that write is the previous status:
     // otherwise its transition times would be stamped again and the same status written twice.
-    let unseen = ctx
-        .written
-        .unseen(&key_of(product), product.metadata.resource_version.as_deref());
+    let unseen = ctx.written.unseen(
+        &key_of(product),
+        product.metadata.resource_version.as_deref(),
+    );
     if unseen.is_none() && product.status.is_some() {
         // The cache has caught up (or someone else wrote): nothing to remember any more.
         ctx.written.forget(&key_of(product));
@@ -659,24 +660,7 @@ async fn cleanup_product(product: &DataProduct, ctx: &Context) -> Result<Action,
     if let Err(e) = apply::prune(ctx, &product_ns, &product_name, &keys, &[], true).await {
         tolerate(ctx, product, e).await?;
     }
-    let namespaces: Vec<_> = ctx
-        .stores
-        .namespaces
-        .state()
-        .iter()
-        .filter(|n| {
-            apply::owner_of(&n.metadata.labels.clone().unwrap_or_default()).as_deref()
-                == Some(key.as_str())
-        })
-        .map(|n| n.metadata.name.clone().unwrap_or_default())
-        .collect();
-    for ns in namespaces {
-        let k = crate::plan::ObjectKey {
-            api_version: "v1".into(),
-            kind: "Namespace".into(),
-            namespace: None,
-            name: ns,
-        };
+    for k in owned_namespaces(ctx, &key) {
         if let Err(e) = apply::delete_if_owned(ctx, &key, &k).await {
             tolerate(ctx, product, e).await?;
         }
@@ -695,6 +679,25 @@ async fn cleanup_product(product: &DataProduct, ctx: &Context) -> Result<Action,
     Ok(Action::await_change())
 }
 
+/// The namespaces the caches show as the product's (`<namespace>/<name>`).
+fn owned_namespaces(ctx: &Context, product: &str) -> Vec<crate::plan::ObjectKey> {
+    ctx.stores
+        .namespaces
+        .state()
+        .iter()
+        .filter(|n| {
+            apply::owner_of(&n.metadata.labels.clone().unwrap_or_default()).as_deref()
+                == Some(product)
+        })
+        .map(|n| crate::plan::ObjectKey {
+            api_version: "v1".into(),
+            kind: "Namespace".into(),
+            namespace: None,
+            name: n.metadata.name.clone().unwrap_or_default(),
+        })
+        .collect()
+}
+
 /// Deletes every Kubernetes object the caches show with the product's ownership labels, its
 /// namespaces included: the cleanup of a product whose spec cannot be read, so it has no plan.
 pub async fn cleanup_by_labels(ctx: &Context, namespace: &str, name: &str) -> Result<(), Error> {
@@ -703,24 +706,7 @@ pub async fn cleanup_by_labels(ctx: &Context, namespace: &str, name: &str) -> Re
     apply::prune(ctx, namespace, name, &[], &[], true)
         .await
         .map_err(cleanup)?;
-    let owned: Vec<String> = ctx
-        .stores
-        .namespaces
-        .state()
-        .iter()
-        .filter(|n| {
-            apply::owner_of(&n.metadata.labels.clone().unwrap_or_default()).as_deref()
-                == Some(key.as_str())
-        })
-        .map(|n| n.metadata.name.clone().unwrap_or_default())
-        .collect();
-    for ns in owned {
-        let k = crate::plan::ObjectKey {
-            api_version: "v1".into(),
-            kind: "Namespace".into(),
-            namespace: None,
-            name: ns,
-        };
+    for k in owned_namespaces(ctx, &key) {
         apply::delete_if_owned(ctx, &key, &k)
             .await
             .map_err(cleanup)?;

@@ -284,8 +284,13 @@ pub async fn run_with_metrics(
         ),
     )
     .touched_objects();
-    let (namespaces, namespaces_stream) =
-        metadata_watch::<Namespace>(&client, &gate, "namespaces", watcher::Config::default(), None);
+    let (namespaces, namespaces_stream) = metadata_watch::<Namespace>(
+        &client,
+        &gate,
+        "namespaces",
+        watcher::Config::default(),
+        None,
+    );
 
     let stores = Stores {
         products: products.clone(),
