@@ -292,14 +292,14 @@ pub async fn run_with_metrics(
         None,
     );
 
-    let stores = Stores {
+    // The child caches are added below, with their watches.
+    let mut stores = Stores {
         products: products.clone(),
         templates: templates.clone(),
         accesses: accesses.clone(),
         namespaces: namespaces.clone(),
         children: BTreeMap::new(),
     };
-    let mut stores = stores;
 
     let aws = match &config.aws {
         Some(cfg) => Some(Arc::new(
