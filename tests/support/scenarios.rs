@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use dataproduct_operator::api::{
     AccessPhase, Consumer, DataProduct, DataProductAccess, DataProductTemplate, Phase,
 };
-use dataproduct_operator::load::{load_str, Document, LoadOptions};
 use dataproduct_operator::operator::cloud::CloudConfig;
 use dataproduct_operator::operator::context::Settings;
 use dataproduct_operator::operator::run::{start, RunConfig, RunError};
@@ -54,38 +53,11 @@ where
 /// The `standard` template and the `messaging/conversations` example, renamed into the
 /// scenario's own template and domain namespace.
 pub fn fixtures(suffix: &str) -> (DataProductTemplate, DataProduct) {
-    let mut docs = Vec::new();
-    let mut errors = Vec::new();
-    let opts = LoadOptions::default();
-    load_str(
-        "standard.yaml".as_ref(),
-        include_str!("../../templates/standard.yaml"),
-        &opts,
-        &mut docs,
-        &mut errors,
-    );
-    load_str(
-        "conversations.yaml".as_ref(),
-        include_str!("../../examples/messaging/conversations.yaml"),
-        &opts,
-        &mut docs,
-        &mut errors,
-    );
-    assert!(errors.is_empty(), "{errors:?}");
-    let (mut template, mut product) = (None, None);
-    for d in docs {
-        match d.document {
-            Document::Template(t) => template = Some(*t),
-            Document::Product(p) => product = Some(*p),
-            Document::Access(_) => {}
-        }
-    }
-    let mut template = template.unwrap();
+    let (mut template, mut product) = super::fake_api::conversations();
     template.metadata = ObjectMeta {
         name: Some(format!("e2e-{suffix}")),
         ..ObjectMeta::default()
     };
-    let mut product = product.unwrap();
     let domain = format!("e2e{suffix}");
     product.metadata = ObjectMeta {
         name: Some("conversations".into()),
