@@ -244,11 +244,16 @@ pub async fn reconcile(
     Ok(Action::requeue(ctx.settings.resync))
 }
 
+/// The producer's grants are in place for its current spec: AccessReady is True for the
+/// generation that lists the consumer. An AccessReady left from before the approval (a generation
+/// earlier) says nothing about the new grant, and would call the request Granted too soon.
 fn access_ready(p: &DataProduct) -> bool {
     p.status.as_ref().is_some_and(|s| {
-        s.conditions
-            .iter()
-            .any(|c| c.type_ == status::ACCESS_READY && c.status == "True")
+        s.conditions.iter().any(|c| {
+            c.type_ == status::ACCESS_READY
+                && c.status == "True"
+                && c.observed_generation == p.metadata.generation
+        })
     })
 }
 
@@ -342,6 +347,38 @@ mod tests {
             decide(&a, &w, true, None, "2027-07-01".parse().unwrap()).phase,
             AccessPhase::Expired
         );
+    }
+
+    #[test]
+    fn granted_only_once_access_is_ready_for_the_current_generation() {
+        let (w, _) = world();
+        let mut producer = w
+            .products
+            .values()
+            .find(|p| p.metadata.name.as_deref() == Some("conversations"))
+            .unwrap()
+            .clone();
+        let ready = |generation| k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+            type_: status::ACCESS_READY.into(),
+            status: "True".into(),
+            reason: "Provisioned".into(),
+            message: String::new(),
+            observed_generation: Some(generation),
+            last_transition_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                "2026-11-22T10:00:00Z".parse().unwrap(),
+            ),
+        };
+        producer.metadata.generation = Some(2);
+        producer.status = Some(crate::api::DataProductStatus {
+            conditions: vec![ready(1)],
+            ..Default::default()
+        });
+        assert!(
+            !access_ready(&producer),
+            "AccessReady of the spec before the approval"
+        );
+        producer.status.as_mut().unwrap().conditions = vec![ready(2)];
+        assert!(access_ready(&producer));
     }
 
     #[test]
