@@ -8,8 +8,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use dataproduct_operator::api::load::{load_paths, Document, LoadOptions};
 use dataproduct_operator::governance;
-use dataproduct_operator::load::{load_paths, Document, LoadOptions};
 use dataproduct_operator::plan::{self, World};
 
 fn main() {

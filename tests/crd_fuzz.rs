@@ -8,8 +8,8 @@ mod support;
 
 use std::path::PathBuf;
 
+use dataproduct_operator::api::load::{load_paths, Document, LoadOptions};
 use dataproduct_operator::api::{DataProduct, DataProductAccess, DataProductTemplate};
-use dataproduct_operator::load::{load_paths, Document, LoadOptions};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::Value;
@@ -52,7 +52,7 @@ fn read(kind: &str, value: Value) -> Result<(), String> {
 
 #[test]
 fn whatever_the_schema_accepts_deserializes() {
-    let crds: Vec<Value> = dataproduct_operator::crd::all()
+    let crds: Vec<Value> = dataproduct_operator::api::crd::all()
         .iter()
         .map(|c| serde_json::to_value(c).unwrap())
         .collect();
@@ -94,7 +94,7 @@ fn whatever_the_schema_accepts_deserializes() {
 /// large for u32 is accepted and cannot be read.
 #[test]
 fn without_the_u32_bound_the_fuzzer_finds_the_unreadable_version() {
-    let mut crd = serde_json::to_value(&dataproduct_operator::crd::all()[0]).unwrap();
+    let mut crd = serde_json::to_value(&dataproduct_operator::api::crd::all()[0]).unwrap();
     crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
         ["outputs"]["items"]["properties"]["version"]
         .as_object_mut()

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
+use dataproduct_operator::api::crd::crds_yaml;
 use dataproduct_operator::api::{DataProduct, DataProductAccess, DataProductTemplate};
-use dataproduct_operator::crd::crds_yaml;
 use kube::CustomResourceExt;
 
 #[test]

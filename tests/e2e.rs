@@ -362,7 +362,7 @@ async fn an_unreadable_product_stops_nothing() {
     // is restored: exactly how such objects reach a real cluster.
     support::scenarios::unreadable_product(&cluster, &suffix(), async move |bad| {
         let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-        let current = dataproduct_operator::crd::all().remove(0);
+        let current = dataproduct_operator::api::crd::all().remove(0);
         let mut older = serde_json::to_value(&current).unwrap();
         older["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
             ["properties"]["outputs"]["items"]["properties"]["version"]

@@ -96,7 +96,7 @@ fn every_example_plans_and_matches_its_snapshot() {
 fn section_for(plan: &str, file: &Path) -> String {
     let text = std::fs::read_to_string(file).unwrap();
     let mut ids = Vec::new();
-    for (_, doc) in dataproduct_operator::load::split_documents(&text) {
+    for (_, doc) in dataproduct_operator::api::load::split_documents(&text) {
         let v: serde_yaml::Value = serde_yaml::from_str(&doc).unwrap();
         if v["kind"].as_str() == Some("DataProduct") {
             ids.push(format!(

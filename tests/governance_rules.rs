@@ -3,8 +3,8 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use dataproduct_operator::api::load::{load_str, split_documents, Document, LoadOptions};
 use dataproduct_operator::governance::{self, RULES};
-use dataproduct_operator::load::{load_str, split_documents, Document, LoadOptions};
 use dataproduct_operator::plan::World;
 use serde::Deserialize;
 use serde_json::Value;

@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
+use dataproduct_operator::api::load::{load_str, Document, LoadOptions};
 use dataproduct_operator::governance;
-use dataproduct_operator::load::{load_str, Document, LoadOptions};
 use dataproduct_operator::plan::{self, World};
 use proptest::prelude::*;
 use serde_json::{json, Value};

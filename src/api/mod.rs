@@ -8,6 +8,9 @@
 
 mod access;
 mod common;
+pub mod constants;
+pub mod crd;
+pub mod load;
 mod product;
 mod template;
 
@@ -16,27 +19,4 @@ pub use common::*;
 pub use product::*;
 pub use template::*;
 
-/// API group of every kind this operator serves.
-pub const GROUP: &str = "dataproducts.io";
-/// The one served version.
-pub const VERSION: &str = "v1alpha1";
-/// `apiVersion` string of the served kinds.
-pub const API_VERSION: &str = "dataproducts.io/v1alpha1";
-
-/// Labels and tags that record ownership. Children carry them; nothing without them is ours.
-pub mod labels {
-    /// Name of the owning DataProduct.
-    pub const PRODUCT: &str = "dataproducts.io/product";
-    /// Namespace of the owning DataProduct (the domain's namespace).
-    pub const PRODUCT_NAMESPACE: &str = "dataproducts.io/product-namespace";
-    /// Domain of the owning DataProduct; on a namespace it binds the namespace to that domain.
-    pub const DOMAIN: &str = "dataproducts.io/domain";
-    /// The template the product was planned from.
-    pub const TEMPLATE: &str = "dataproducts.io/template";
-    /// Which part of the product an object implements (namespace, pipeline, descriptor, ...).
-    pub const COMPONENT: &str = "dataproducts.io/component";
-    /// Standard Kubernetes label naming the tool that manages an object.
-    pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
-    /// Value of `MANAGED_BY` on everything this operator creates.
-    pub const MANAGER: &str = "dataproduct-operator";
-}
+pub use constants::{labels, API_VERSION, GROUP, VERSION};

@@ -351,9 +351,11 @@ pub struct DataProductStatus {
     pub inventory: Vec<InventoryEntry>,
 }
 
+// The one identity of a Kubernetes object: the planner, apply, prune, the caches and the
+// recorded inventory all use it.
 /// A Kubernetes object applied for a product.
 #[derive(
-    Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, JsonSchema,
+    Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
 )]
 #[serde(rename_all = "camelCase")]
 pub struct InventoryEntry {
@@ -362,6 +364,16 @@ pub struct InventoryEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
     pub name: String,
+}
+
+impl std::fmt::Display for InventoryEntry {
+    /// `Kind namespace/name`, or `Kind name` for cluster-scoped objects.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{} {}/{}", self.kind, ns, self.name),
+            None => write!(f, "{} {}", self.kind, self.name),
+        }
+    }
 }
 
 /// Lifecycle phase of a DataProduct.

@@ -45,28 +45,19 @@ pub struct ActiveGrant {
 }
 
 /// Splits the planned grants into those to apply and notes on the others: a grantee product
-/// that does not exist yet has no principal; an expired grant is withdrawn.
-pub fn active(
-    grants: &[&PlanDoc<AccessGrantSpec>],
-    today: jiff::civil::Date,
-) -> (Vec<ActiveGrant>, Vec<String>) {
+/// that does not exist yet has no principal. (Expired grants never get here: the evaluation
+/// leaves them out of the plan, so they are revoked like any grant no longer planned.)
+pub fn active(grants: &[&PlanDoc<AccessGrantSpec>]) -> (Vec<ActiveGrant>, Vec<String>) {
     let mut active = Vec::new();
     let mut notes = Vec::new();
     for g in grants {
         let name = &g.metadata.name;
-        let expired = g
-            .spec
-            .expires
-            .as_deref()
-            .and_then(|e| e.parse::<jiff::civil::Date>().ok())
-            .filter(|e| *e < today);
-        match (&g.spec.grantee.principal, expired) {
-            (_, Some(date)) => notes.push(format!("grant {name} expired on {date}")),
-            (None, _) => notes.push(format!(
+        match &g.spec.grantee.principal {
+            None => notes.push(format!(
                 "grant {name} waits for {} to exist",
                 g.spec.grantee.product.as_deref().unwrap_or("its grantee")
             )),
-            (Some(principal), None) => active.push(ActiveGrant {
+            Some(principal) => active.push(ActiveGrant {
                 name: name.clone(),
                 principal: principal.clone(),
                 spec: g.spec.clone(),
@@ -593,7 +584,7 @@ mod tests {
     }
 
     #[test]
-    fn grants_without_principal_or_expired_are_not_applied() {
+    fn grants_without_principal_are_not_applied() {
         let a = grant(
             "a",
             GrantMode::Lakeformation,
@@ -601,23 +592,16 @@ mod tests {
             Some("2030-01-01"),
         );
         let b = grant("b", GrantMode::Lakeformation, None, None);
-        let c = grant(
-            "c",
-            GrantMode::Lakeformation,
-            Some("arn:p"),
-            Some("2020-01-01"),
-        );
-        let today: jiff::civil::Date = "2026-11-22".parse().unwrap();
-        let (active, notes) = active(&[&a, &b, &c], today);
+        let (active, notes) = active(&[&a, &b]);
         assert_eq!(active.len(), 1);
         assert_eq!(active[0].name, "a");
-        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert_eq!(notes.len(), 1, "{notes:?}");
     }
 
     #[test]
     fn lake_formation_wants_table_permissions_and_the_output_location() {
         let a = grant("a", GrantMode::Lakeformation, Some("arn:p"), None);
-        let (active, _) = active(&[&a], "2026-01-01".parse().unwrap());
+        let (active, _) = active(&[&a]);
         let entries = lf_ledger_entries(&active, "d");
         assert_eq!(
             entries,
@@ -638,7 +622,7 @@ mod tests {
     #[test]
     fn bucket_policy_statements_list_the_prefix_and_read_the_objects() {
         let a = grant("a", GrantMode::BucketPolicy, Some("arn:p"), None);
-        let (active, _) = active(&[&a], "2026-01-01".parse().unwrap());
+        let (active, _) = active(&[&a]);
         let statements = bucket_statements(&active);
         let b = &statements["b"];
         assert_eq!(b.len(), 2);

@@ -266,12 +266,6 @@ impl Step {
     }
 }
 
-fn today() -> jiff::civil::Date {
-    jiff::Timestamp::now()
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .date()
-}
-
 impl Aws {
     pub async fn new(settings: AwsSettings) -> Result<Aws, AwsError> {
         if settings.max_attempts == 0 {
@@ -391,7 +385,7 @@ impl Aws {
     pub async fn ensure(&self, owner: &Owner, resources: &[AwsResource]) -> AwsReport {
         let calls = Calls::new(self.limits.clone());
         let planned = Planned::of(resources);
-        let (mut active, notes) = grants::active(&planned.grants, today());
+        let (mut active, notes) = grants::active(&planned.grants);
         let bucket_statements = grants::bucket_statements(&active);
 
         // Storage: every bucket at once.
@@ -773,7 +767,7 @@ impl Aws {
         }
 
         // 1. Every grant.
-        let (active, _) = grants::active(&planned.grants, today());
+        let (active, _) = grants::active(&planned.grants);
         let planned_bucket_policy = grants::wants_catalog_policy(&active);
         let mut ledger = Ledger::default();
         if let Some((name, region, state)) = &mut database {

@@ -7,10 +7,7 @@ use serde_json::Value;
 
 use super::Owner;
 
-/// Tag (and Glue table parameter) naming the owning product, `<namespace>/<name>`.
-pub const PRODUCT_TAG: &str = "dataproducts.io/product";
-/// Tag (and Glue parameter) holding the owning DataProduct's `metadata.uid`.
-pub const UID_TAG: &str = "dataproducts.io/uid";
+pub use crate::api::constants::tags::{PRODUCT as PRODUCT_TAG, UID as UID_TAG};
 /// Glue database parameter naming the owning product (set by the planner).
 pub const DATABASE_PRODUCT_PARAM: &str = "product";
 

@@ -13,10 +13,10 @@ use super::documents;
 use super::run::{client, runtime};
 use super::{InputArgs, EXIT_INPUT};
 use crate::api::{DataProduct, DataProductTemplate};
-use crate::governance;
-use crate::operator::apply::{api_resource, dynamic_api};
-use crate::operator::compare::contains;
-use crate::plan::{self, KubeObject};
+use crate::cluster::compare::contains;
+use crate::cluster::{api_resource, dynamic_api};
+use crate::evaluate::{evaluate, Facts};
+use crate::plan::KubeObject;
 
 #[derive(Debug, Args)]
 pub struct DiffArgs {
@@ -39,6 +39,7 @@ pub fn execute(args: &DiffArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 
             return EXIT_INPUT;
         }
     };
+    let today = args.input.today();
     let result = rt.block_on(async {
         let client = client(args.kubeconfig.as_ref()).await?;
         let templates: Api<DataProductTemplate> = Api::all(client.clone());
@@ -81,17 +82,17 @@ pub fn execute(args: &DiffArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 
         }
         for (r, _) in &inputs.products {
             let product = &inputs.world.products[r];
-            let violations = governance::validate_product(product, &inputs.world);
-            if !violations.is_empty() {
-                differs = true;
-                text.push_str(&format!("! DataProduct {r} is invalid; the operator would provision nothing:\n"));
-                for v in violations {
-                    text.push_str(&format!("    {v}\n"));
+            let planned = match evaluate(product, &inputs.world, &Facts::offline(today)) {
+                Ok(p) => p,
+                Err(refusal) => {
+                    differs = true;
+                    text.push_str(&format!("! DataProduct {r} is invalid; the operator would provision nothing:\n"));
+                    for v in refusal.violations {
+                        text.push_str(&format!("    {v}\n"));
+                    }
+                    continue;
                 }
-                continue;
-            }
-            let Some(template) = inputs.world.template_of(product) else { continue };
-            let planned = plan::plan(product, template, &inputs.world).map_err(|e| e.to_string())?;
+            };
             text.push_str(&format!("# DataProduct {r}\n"));
             differs |= diff_objects(&client, &planned.kubernetes, &mut text).await?;
             // What the operator applied before and would now prune.

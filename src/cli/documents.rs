@@ -2,8 +2,8 @@
 
 use std::io::Write;
 
+use crate::api::load::{load_paths, Document, LoadOptions, Source};
 use crate::api::{DataProductAccess, DataProductTemplate, ProductRef};
-use crate::load::{load_paths, Document, LoadOptions, Source};
 use crate::plan::World;
 
 use super::InputArgs;

@@ -19,8 +19,8 @@ use kube::ResourceExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::run::{client, duration, runtime};
+use crate::api::load::{load_paths, Document, LoadOptions};
 use crate::api::{DataProduct, DataProductTemplate, Phase};
-use crate::load::{load_paths, Document, LoadOptions};
 
 #[derive(Debug, Args)]
 pub struct LoadTestArgs {
@@ -292,7 +292,7 @@ async fn baseline(
     template: &DataProductTemplate,
     args: &LoadTestArgs,
 ) -> Result<(usize, Duration), String> {
-    use crate::operator::apply::{api_resource, dynamic_api};
+    use crate::cluster::{api_resource, dynamic_api};
     let world = crate::plan::World::default();
     let mut objects = Vec::new();
     let mut namespaces = Vec::new();

@@ -62,6 +62,22 @@ pub struct InputArgs {
     /// Namespace for namespaced documents that do not set metadata.namespace.
     #[arg(short = 'n', long)]
     pub namespace: Option<String>,
+    /// The day grant expiry and deprecation notice periods are measured against (YYYY-MM-DD,
+    /// UTC); today when unset. Pin it to make output reproducible.
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
+    pub date: Option<jiff::civil::Date>,
+}
+
+impl InputArgs {
+    /// The evaluation day: `--date`, or today (UTC).
+    pub fn today(&self) -> jiff::civil::Date {
+        self.date.unwrap_or_else(crate::evaluate::today)
+    }
+}
+
+fn parse_date(s: &str) -> Result<jiff::civil::Date, String> {
+    s.parse()
+        .map_err(|e| format!("{s:?} is not a date such as 2026-12-01: {e}"))
 }
 
 #[derive(Debug, Args)]
@@ -93,7 +109,7 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write, err: &mut dyn std::io::Write)
     let code = match cli.command {
         Command::Plan(args) => plan::run(&args, out, err),
         Command::Validate(args) => validate::run(&args, out, err),
-        Command::Crd => write_or_fail(out, err, &crate::crd::crds_yaml()),
+        Command::Crd => write_or_fail(out, err, &crate::api::crd::crds_yaml()),
         Command::Rules => {
             let text: String = crate::governance::RULES
                 .iter()

@@ -3,8 +3,8 @@
 
 use std::io::Write;
 
-use crate::governance;
-use crate::plan::{self, to_yaml};
+use crate::evaluate::{evaluate, Facts};
+use crate::plan::to_yaml;
 
 use super::{documents, Format, PlanArgs, EXIT_INPUT};
 
@@ -22,39 +22,11 @@ pub fn run(args: &PlanArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let mut failed = false;
     let mut yaml = String::new();
     let mut items = Vec::new();
-    let collisions = governance::validate_set(&inputs.world);
+    // The operator's own evaluation; offline, namespace labels are unknown and not checked.
+    let facts = Facts::offline(args.input.today());
     for (r, source) in &inputs.products {
         let product = &inputs.world.products[r];
-        let mut violations = governance::validate_product(product, &inputs.world);
-        // The same checks the operator makes: the template itself, and names no other product
-        // derives too.
-        if let Some(t) = inputs.world.template_of(product) {
-            violations.extend(governance::validate_template(t).into_iter().map(|v| {
-                governance::Violation {
-                    message: format!("template {}: {}", product.spec.template, v.message),
-                    ..v
-                }
-            }));
-        }
-        violations.extend(
-            collisions
-                .iter()
-                .filter(|(p, _)| p == r)
-                .map(|(_, v)| v.clone()),
-        );
-        if !violations.is_empty() {
-            // Same rule as the operator: a product that breaks a rule gets no plan at all.
-            failed = true;
-            for v in violations {
-                let _ = writeln!(err, "{}: {v}", source.file.display());
-            }
-            let _ = writeln!(err, "{r}: not planned: fix the violations above");
-            continue;
-        }
-        let Some(template) = inputs.world.template_of(product) else {
-            continue;
-        };
-        match plan::plan(product, template, &inputs.world) {
+        match evaluate(product, &inputs.world, &facts) {
             Ok(p) => {
                 yaml.push_str(&format!(
                     "# DataProduct {r} (template {}): {} Kubernetes objects, {} AWS resources\n",
@@ -66,9 +38,13 @@ pub fn run(args: &PlanArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
                 yaml.push_str(&to_yaml(&docs));
                 items.extend(docs);
             }
-            Err(e) => {
+            Err(refusal) => {
+                // Same rule as the operator: a product that breaks a rule gets no plan at all.
                 failed = true;
-                let _ = writeln!(err, "{}: {r}: cannot plan: {e}", source.file.display());
+                for v in &refusal.violations {
+                    let _ = writeln!(err, "{}: {v}", source.file.display());
+                }
+                let _ = writeln!(err, "{r}: not planned: fix the violations above");
             }
         }
     }

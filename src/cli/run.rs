@@ -54,7 +54,7 @@ pub struct RunArgs {
     #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
     pub lease_namespace: String,
     /// Name of the Lease.
-    #[arg(long, env = "DPO_LEASE_NAME", default_value = "dataproduct-operator")]
+    #[arg(long, env = "DPO_LEASE_NAME", default_value = crate::api::constants::OPERATOR)]
     pub lease_name: String,
     /// Address of /metrics, /healthz and /readyz.
     #[arg(long, env = "DPO_LISTEN", default_value = "0.0.0.0:8080")]

@@ -30,17 +30,17 @@ pub fn schemas() -> Vec<KindSchema> {
         KindSchema {
             kind: "DataProduct",
             file: "dataproduct.json",
-            schema: editor_schema(&crate::crd::all()[0]),
+            schema: editor_schema(&crate::api::crd::all()[0]),
         },
         KindSchema {
             kind: "DataProductTemplate",
             file: "dataproducttemplate.json",
-            schema: editor_schema(&crate::crd::all()[1]),
+            schema: editor_schema(&crate::api::crd::all()[1]),
         },
         KindSchema {
             kind: "DataProductAccess",
             file: "dataproductaccess.json",
-            schema: editor_schema(&crate::crd::all()[2]),
+            schema: editor_schema(&crate::api::crd::all()[2]),
         },
     ]
 }

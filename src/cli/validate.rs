@@ -2,6 +2,7 @@
 
 use std::io::Write;
 
+use crate::evaluate::{evaluate, Facts};
 use crate::governance::{self, Violation};
 
 use super::{documents, InputArgs, EXIT_INPUT};
@@ -16,15 +17,14 @@ pub fn run(args: &InputArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             lines.push((source.file.display().to_string(), v));
         }
     }
+    // A product is valid when the operator's own evaluation would plan it.
+    let facts = Facts::offline(args.today());
     for (r, source) in &inputs.products {
         let product = &inputs.world.products[r];
-        for v in governance::validate_product(product, &inputs.world) {
-            lines.push((source.file.display().to_string(), v));
-        }
-    }
-    for (r, v) in governance::validate_set(&inputs.world) {
-        if let Some((_, source)) = inputs.products.iter().find(|(p, _)| p == &r) {
-            lines.push((source.file.display().to_string(), v));
+        if let Err(refusal) = evaluate(product, &inputs.world, &facts) {
+            for v in refusal.violations {
+                lines.push((source.file.display().to_string(), v));
+            }
         }
     }
     for (a, source) in &inputs.accesses {

@@ -3,9 +3,9 @@
 
 use jiff::civil::Date;
 
-use super::glue_type::GlueType;
 use super::Violation;
 use crate::api::{Output, PublishedColumn, PublishedOutput};
+use crate::model::glue_type::GlueType;
 
 /// Rule id of breaking changes (reported with condition reason `BreakingChange`).
 pub const RULE: &str = "breaking-change";

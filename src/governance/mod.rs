@@ -4,7 +4,6 @@
 
 pub mod breaking;
 pub mod deprecation;
-pub mod glue_type;
 mod product;
 pub mod schedule;
 mod template;
@@ -14,7 +13,7 @@ use std::fmt;
 pub use product::{parse_duration, validate_access, validate_product};
 pub use template::validate_template;
 
-use crate::plan::{Names, World};
+use crate::model::{Names, World};
 
 /// One broken rule.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

@@ -2,14 +2,14 @@
 
 use std::collections::BTreeSet;
 
-use super::glue_type::GlueType;
 use super::{deprecation, schedule, Violation};
 use crate::api::{
     Column, ColumnNaming, DataProduct, DataProductAccess, DataProductTemplate, Deprecation,
     PiiPolicy, ProductRef, Visibility,
 };
-use crate::names::{self, NameKind};
-use crate::plan::{grantable_outputs, Names, World};
+use crate::model::glue_type::GlueType;
+use crate::model::names::{self, NameKind};
+use crate::model::{grantable_outputs, Names, World};
 
 /// Validates a product against its template (looked up in `world`) and what else is known.
 pub fn validate_product(product: &DataProduct, world: &World) -> Vec<Violation> {

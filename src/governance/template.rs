@@ -2,11 +2,11 @@
 
 use std::collections::BTreeSet;
 
-use super::glue_type::GlueType;
 use super::Violation;
 use crate::api::{DataProductTemplate, DeletionPolicy};
-use crate::names::{self, NameKind};
-use crate::placeholders::used;
+use crate::model::glue_type::GlueType;
+use crate::model::names::{self, NameKind};
+use crate::model::placeholders::used;
 
 /// Placeholders a name format may use.
 const NAME_PLACEHOLDERS: &[&str] = &["organization", "domain", "product", "team"];

@@ -4,20 +4,18 @@
 
 use std::collections::BTreeSet;
 
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
-use kube::core::{ApiResource, GroupVersionKind};
-use kube::discovery::Scope;
-use kube::Client;
-use sha2::{Digest, Sha256};
+use crate::model::hashing::hash;
+use kube::api::{DeleteParams, Patch, PatchParams};
 use tracing::{debug, info};
 
-use super::compare::contains;
 use super::context::{Context, MetaSummary};
 use crate::api::{labels, InventoryEntry};
-use crate::plan::{KubeObject, ObjectKey};
+use crate::cluster::compare::contains;
+use crate::cluster::{api_resource, dynamic_api};
+use crate::plan::KubeObject;
 
 /// The field manager every apply uses.
-pub const MANAGER: &str = "dataproduct-operator";
+pub use crate::api::constants::FIELD_MANAGER as MANAGER;
 
 /// Why the apply step stopped.
 #[derive(Debug, thiserror::Error)]
@@ -31,8 +29,8 @@ pub enum ApplyError {
         #[source]
         source: kube::Error,
     },
-    #[error("{kind} is not served by the cluster: {message}")]
-    UnknownKind { kind: String, message: String },
+    #[error(transparent)]
+    UnknownKind(#[from] crate::cluster::UnknownKind),
 }
 
 impl ApplyError {
@@ -45,7 +43,7 @@ impl ApplyError {
     /// rejects); retrying the same object cannot help, so it waits for a change.
     pub fn is_rejection(&self) -> bool {
         matches!(self, ApplyError::Kube { source: kube::Error::Api(s), .. } if s.code == 400 || s.code == 422)
-            || matches!(self, ApplyError::UnknownKind { .. })
+            || matches!(self, ApplyError::UnknownKind(_))
     }
 }
 
@@ -65,7 +63,7 @@ pub fn owner_of(labels: &std::collections::BTreeMap<String, String>) -> Option<S
     Some(format!("{namespace}/{product}"))
 }
 
-fn ownership(object: &ObjectKey, live: &MetaSummary, product: &str) -> Result<(), ApplyError> {
+fn ownership(object: &InventoryEntry, live: &MetaSummary, product: &str) -> Result<(), ApplyError> {
     match owner_of(&live.labels) {
         Some(owner) if owner == product => Ok(()),
         Some(owner) => Err(ApplyError::Conflict {
@@ -76,68 +74,6 @@ fn ownership(object: &ObjectKey, live: &MetaSummary, product: &str) -> Result<()
             object: object.to_string(),
             owner: "is not managed by dataproduct-operator".to_string(),
         }),
-    }
-}
-
-/// Hash of the desired object: changes whenever what we would send changes.
-pub fn hash(value: &serde_json::Value) -> String {
-    let bytes = serde_json::to_vec(value).unwrap_or_default();
-    let digest = Sha256::digest(&bytes);
-    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
-}
-
-/// The API resource of a planned object: built-in kinds statically, extra resources through
-/// discovery.
-pub async fn api_resource(
-    client: &Client,
-    key: &ObjectKey,
-) -> Result<(ApiResource, bool), ApplyError> {
-    if let Some(k) =
-        super::kinds::by_kind(&key.kind).filter(|k| k.resource.api_version == key.api_version)
-    {
-        return Ok((k.resource.clone(), k.namespaced));
-    }
-    let (group, version) = match key.api_version.split_once('/') {
-        Some((g, v)) => (g.to_string(), v.to_string()),
-        None => (String::new(), key.api_version.clone()),
-    };
-    let gvk = GroupVersionKind::gvk(&group, &version, &key.kind);
-    let (ar, caps) = kube::discovery::pinned_kind(client, &gvk)
-        .await
-        .map_err(|e| ApplyError::UnknownKind {
-            kind: format!("{}/{}", key.api_version, key.kind),
-            message: e.to_string(),
-        })?;
-    Ok((ar, caps.scope == Scope::Namespaced))
-}
-
-pub fn dynamic_api(
-    client: &Client,
-    ar: &ApiResource,
-    namespaced: bool,
-    namespace: Option<&str>,
-) -> Api<DynamicObject> {
-    match (namespaced, namespace) {
-        (true, Some(ns)) => Api::namespaced_with(client.clone(), ns, ar),
-        _ => Api::all_with(client.clone(), ar),
-    }
-}
-
-fn entry(key: &ObjectKey) -> InventoryEntry {
-    InventoryEntry {
-        api_version: key.api_version.clone(),
-        kind: key.kind.clone(),
-        namespace: key.namespace.clone(),
-        name: key.name.clone(),
-    }
-}
-
-fn key_of(e: &InventoryEntry) -> ObjectKey {
-    ObjectKey {
-        api_version: e.api_version.clone(),
-        kind: e.kind.clone(),
-        namespace: e.namespace.clone(),
-        name: e.name.clone(),
     }
 }
 
@@ -161,7 +97,7 @@ pub async fn apply(
         let key = object.key();
         let value = object.to_value();
         let digest = hash(&value);
-        outcome.inventory.push(entry(&key));
+        outcome.inventory.push(key.clone());
         let cached = ctx.stores.child(&key);
         if let Some(Some(live)) = &cached {
             if ctx
@@ -233,8 +169,8 @@ pub async fn prune(
     scan: bool,
 ) -> Result<u32, ApplyError> {
     let product = format!("{product_namespace}/{product_name}");
-    let keep: BTreeSet<ObjectKey> = desired.iter().map(key_of).collect();
-    let mut candidates: BTreeSet<ObjectKey> = previous.iter().map(key_of).collect();
+    let keep: BTreeSet<InventoryEntry> = desired.iter().cloned().collect();
+    let mut candidates: BTreeSet<InventoryEntry> = previous.iter().cloned().collect();
     let stores = if scan {
         ctx.stores.children.iter().collect()
     } else {
@@ -248,7 +184,7 @@ pub async fn prune(
                 .find(|e| e.kind == *kind)
                 .map(|e| e.api_version.clone())
                 .unwrap_or_else(|| default_api_version(kind));
-            candidates.insert(ObjectKey {
+            candidates.insert(InventoryEntry {
                 api_version,
                 kind: kind.to_string(),
                 namespace,
@@ -266,7 +202,7 @@ pub async fn prune(
 }
 
 fn default_api_version(kind: &str) -> String {
-    super::kinds::by_kind(kind)
+    crate::cluster::kinds::by_kind(kind)
         .map(|k| k.resource.api_version.clone())
         .unwrap_or_else(|| "v1".to_string())
 }
@@ -275,17 +211,15 @@ fn default_api_version(kind: &str) -> String {
 pub async fn delete_if_owned(
     ctx: &Context,
     product: &str,
-    key: &ObjectKey,
+    key: &InventoryEntry,
 ) -> Result<bool, ApplyError> {
     let owned = match ctx.stores.child(key) {
         Some(None) => return Ok(false),
         Some(Some(live)) => owner_of(&live.labels).as_deref() == Some(product),
         None => {
-            let (ar, namespaced) = match api_resource(&ctx.client, key).await {
-                Ok(r) => r,
+            let Ok((ar, namespaced)) = api_resource(&ctx.client, key).await else {
                 // A kind the cluster no longer serves has no objects left to delete.
-                Err(ApplyError::UnknownKind { .. }) => return Ok(false),
-                Err(e) => return Err(e),
+                return Ok(false);
             };
             let api = dynamic_api(&ctx.client, &ar, namespaced, key.namespace.as_deref());
             match api.get_opt(&key.name).await {

@@ -161,7 +161,7 @@ impl Cloud {
     }
 
     fn plan_hash(uid: &str, resources: &[AwsResource]) -> String {
-        super::apply::hash(&serde_json::json!({"uid": uid, "resources": resources}))
+        crate::model::hashing::hash(&serde_json::json!({"uid": uid, "resources": resources}))
     }
 
     /// Whether [`Cloud::ensure`] would call AWS now, and why.

@@ -12,8 +12,9 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, Resource};
 
 use super::telemetry::Metrics;
-use crate::api::{labels, DataProduct, DataProductAccess, DataProductTemplate};
-use crate::plan::ObjectKey;
+use crate::api::InventoryEntry;
+use crate::api::{labels, DataProduct, DataProductAccess, DataProductTemplate, ProductRef};
+use crate::model::world::Lookup;
 
 /// Operator settings (from `dpctl run` flags).
 #[derive(Debug, Clone)]
@@ -103,6 +104,24 @@ pub struct Stores {
     pub children: BTreeMap<&'static str, Arc<dyn MetaLookup>>,
 }
 
+/// The evaluation's related documents come from the caches.
+impl Lookup for Stores {
+    fn template(&self, name: &str) -> Option<DataProductTemplate> {
+        Stores::template(self, name).map(|t| (*t).clone())
+    }
+    fn product(&self, r: &ProductRef) -> Option<DataProduct> {
+        Stores::product(self, &r.namespace, &r.name).map(|p| (*p).clone())
+    }
+    fn requests_for(&self, product: &str) -> Vec<DataProductAccess> {
+        self.accesses
+            .state()
+            .iter()
+            .filter(|a| a.spec.product == product)
+            .map(|a| (**a).clone())
+            .collect()
+    }
+}
+
 impl Stores {
     pub fn template(&self, name: &str) -> Option<Arc<DataProductTemplate>> {
         self.templates.get(&ObjectRef::new(name))
@@ -119,7 +138,7 @@ impl Stores {
     }
 
     /// Metadata of a child, when its kind is cached.
-    pub fn child(&self, key: &ObjectKey) -> Option<Option<MetaSummary>> {
+    pub fn child(&self, key: &InventoryEntry) -> Option<Option<MetaSummary>> {
         if key.kind == "Namespace" {
             return Some(
                 self.namespaces
@@ -148,12 +167,17 @@ fn digest(v: &impl std::hash::Hash) -> u64 {
 }
 
 impl Applied {
-    pub fn in_sync(&self, key: &ObjectKey, hash: &str, resource_version: Option<&str>) -> bool {
+    pub fn in_sync(
+        &self,
+        key: &InventoryEntry,
+        hash: &str,
+        resource_version: Option<&str>,
+    ) -> bool {
         let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         matches!((map.get(&digest(key)), resource_version), (Some((h, rv)), Some(live)) if *h == digest(&hash) && rv == live)
     }
 
-    pub fn record(&self, key: ObjectKey, hash: String, resource_version: Option<String>) {
+    pub fn record(&self, key: InventoryEntry, hash: String, resource_version: Option<String>) {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         match resource_version {
             Some(rv) => {
@@ -166,14 +190,14 @@ impl Applied {
     }
 
     /// Whether this operator process applied the object before.
-    pub fn knows(&self, key: &ObjectKey) -> bool {
+    pub fn knows(&self, key: &InventoryEntry) -> bool {
         self.0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .contains_key(&digest(key))
     }
 
-    pub fn forget(&self, key: &ObjectKey) {
+    pub fn forget(&self, key: &InventoryEntry) {
         self.0
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -1,17 +1,14 @@
 //! The operator: `dpctl run` reconciles DataProducts into a cluster.
 
 pub mod access;
-pub mod admission;
 pub mod apply;
 pub mod cloud;
-pub mod compare;
 pub mod context;
 /// The fake API server the controller and leader-election tests run against (shared with the
 /// reconcile benchmark).
 #[cfg(test)]
 #[path = "../../tests/support/fake_api.rs"]
 pub(crate) mod fake_api;
-pub mod kinds;
 pub mod leader;
 #[cfg(test)]
 mod mock_tests;

@@ -17,14 +17,13 @@ use super::cloud::{CloudOutcome, Due};
 use super::context::Context;
 use super::status::{self, Check};
 use crate::api::{
-    CatalogStatus, DataProduct, DataProductStatus, Endpoints, InventoryEntry, Phase, ProductRef,
-    API_VERSION,
+    CatalogStatus, DataProduct, DataProductStatus, Endpoints, InventoryEntry, Phase, API_VERSION,
 };
-use crate::governance::{self, breaking, Violation};
-use crate::plan::{self, AwsResource, Plan, World};
+use crate::evaluate::{self, Facts, Refusal};
+use crate::model::World;
+use crate::plan::Plan;
 
-/// Finalizer that lets the operator clean up before a product disappears.
-pub const FINALIZER: &str = "dataproducts.io/cleanup";
+pub use crate::api::constants::FINALIZER;
 
 /// One error type per step; the variant name is the metric label.
 #[derive(Debug, thiserror::Error)]
@@ -122,185 +121,22 @@ pub fn backoff(attempt: u32, jitter: f64) -> Duration {
     Duration::from_secs_f64(capped * (0.5 + jitter.clamp(0.0, 1.0) / 2.0))
 }
 
-/// Everything the planner may look at for this product, from the caches: its template, the
-/// producers of its inputs, its consumers and the access requests addressed to it. Only related
-/// products are looked up, so the cost does not grow with the number of products.
+/// Everything the evaluation may look at for this product, from the caches (only related
+/// products, so the cost does not grow with the number of products).
 pub fn world_for(product: &DataProduct, ctx: &Context) -> World {
-    let mut world = World::default();
-    let add = |world: &mut World, p: &DataProduct| {
-        if let Some(t) = ctx.stores.template(&p.spec.template) {
-            world.add_template((*t).clone());
-        }
-        world.add_product(p.clone());
-    };
-    add(&mut world, product);
-    // Expired requests stay: the plan reads their expiry and drops their grants.
-    let me = key_of(product);
-    world.accesses = ctx
-        .stores
-        .accesses
-        .state()
-        .iter()
-        .filter(|a| a.spec.product == me)
-        .map(|a| (**a).clone())
-        .collect();
-    let inputs = product.spec.inputs.iter().filter_map(|i| i.product.clone());
-    let consumers = product
-        .spec
-        .access
-        .consumers
-        .iter()
-        .filter_map(|c| c.product.clone());
-    let requesters: Vec<String> = world
-        .accesses
-        .iter()
-        .filter_map(|a| a.spec.consumer.product.clone())
-        .collect();
-    for r in inputs
-        .chain(consumers)
-        .chain(requesters)
-        .filter_map(|r| ProductRef::parse(&r))
-    {
-        if let Some(p) = ctx.stores.product(&r.namespace, &r.name) {
-            add(&mut world, &p);
-        }
-    }
-    world
+    World::around(product, &ctx.stores)
 }
 
-fn expired(expires: Option<&str>, today: jiff::civil::Date) -> bool {
-    expires
-        .and_then(|e| e.parse::<jiff::civil::Date>().ok())
-        .is_some_and(|e| e < today)
-}
-
-/// Grants past their expiry are dropped from the plan, so the AWS step revokes them.
-pub fn drop_expired_grants(plan: &mut Plan, today: jiff::civil::Date) {
-    plan.aws.retain(|r| match r {
-        AwsResource::AccessGrant(g) => !expired(g.spec.expires.as_deref(), today),
-        _ => true,
-    });
-}
-
-/// Outcome of validation: the refusal reason and every violation, or a plan.
-enum Validated {
-    Invalid {
-        reason: &'static str,
-        violations: Vec<Violation>,
-    },
-    Planned(Box<Plan>),
-}
-
-fn validate_and_plan(product: &DataProduct, ctx: &Context) -> Validated {
+/// The one evaluation, with the facts the operator observes: the namespace's labels from the
+/// cache (an unknown namespace has none) and today's date.
+fn evaluate(product: &DataProduct, ctx: &Context) -> Result<Plan, Refusal> {
     let namespace = product.namespace().unwrap_or_default();
-    let Some(template) = ctx.stores.template(&product.spec.template) else {
-        return Validated::Invalid {
-            reason: "TemplateNotFound",
-            violations: vec![Violation::new(
-                "template-exists",
-                "spec.template",
-                format!(
-                    "DataProductTemplate {} does not exist",
-                    product.spec.template
-                ),
-            )],
-        };
-    };
     let labels = ctx.stores.namespace_labels(&namespace).unwrap_or_default();
-    if let Err(refusal) = super::admission::admit(
-        &namespace,
-        &labels,
-        template.spec.allowed_namespaces.as_ref(),
-        &product.spec.template,
-        &product.spec.domain,
-    ) {
-        return Validated::Invalid {
-            reason: refusal.reason,
-            violations: vec![Violation::new(
-                "namespace",
-                "metadata.namespace",
-                refusal.message,
-            )],
-        };
-    }
-    let template_violations = governance::validate_template(&template);
-    if !template_violations.is_empty() {
-        // The platform team's mistake, reported on every product that uses the template.
-        return Validated::Invalid {
-            reason: "TemplateInvalid",
-            violations: template_violations
-                .into_iter()
-                .map(|v| Violation {
-                    message: format!("template {}: {}", product.spec.template, v.message),
-                    ..v
-                })
-                .collect(),
-        };
-    }
-    let world = world_for(product, ctx);
-    let violations = governance::validate_product(product, &world);
-    if !violations.is_empty() {
-        return Validated::Invalid {
-            reason: "GovernanceViolation",
-            violations,
-        };
-    }
-    let published = product
-        .status
-        .as_ref()
-        .map(|s| s.outputs.clone())
-        .unwrap_or_default();
-    let notice = template.spec.governance.deprecation_notice_days;
-    let breaking = breaking::check(&product.spec.outputs, &published, ctx.today(), notice);
-    if !breaking.is_empty() {
-        return Validated::Invalid {
-            reason: "BreakingChange",
-            violations: breaking,
-        };
-    }
-    match plan::plan(product, &template, &world) {
-        Ok(p) if namespace_changes(product, &p) => Validated::Invalid {
-            reason: "NamespaceChange",
-            violations: vec![Violation::new(
-                "namespace",
-                "spec",
-                format!(
-                    "this change would move the product from namespace {} to {} (a template name format or the owner team changed); moving would delete the running namespace, so it is refused. Revert the change, or delete and re-create the product",
-                    product.status.as_ref().and_then(|s| s.namespace.as_deref()).unwrap_or_default(),
-                    p.names.namespace
-                ),
-            )],
-        },
-        Ok(mut p) => {
-            drop_expired_grants(&mut p, ctx.today());
-            Validated::Planned(Box::new(p))
-        }
-        Err(e) => Validated::Invalid {
-            reason: "GovernanceViolation",
-            violations: vec![Violation::new(
-                "derived-names",
-                "spec.template",
-                e.to_string(),
-            )],
-        },
-    }
-}
-
-/// Whether the plan puts the product in another namespace than the one it was provisioned in.
-fn namespace_changes(product: &DataProduct, plan: &Plan) -> bool {
-    product
-        .status
-        .as_ref()
-        .and_then(|s| s.namespace.as_deref())
-        .is_some_and(|old| old != plan.names.namespace)
-}
-
-/// The plan cleanup works from: only the template and the names are needed, so a product that
-/// is invalid now (a breaking change, a governance rule, a namespace label) is still cleaned up
-/// per its template's deletion policy.
-fn plan_for_cleanup(product: &DataProduct, ctx: &Context) -> Option<Plan> {
-    let template = ctx.stores.template(&product.spec.template)?;
-    plan::plan(product, &template, &world_for(product, ctx)).ok()
+    let facts = Facts {
+        namespace_labels: Some(&labels),
+        today: ctx.today(),
+    };
+    evaluate::evaluate(product, &world_for(product, ctx), &facts)
 }
 
 async fn apply_product(product: &DataProduct, ctx: &Context) -> Result<Action, Error> {
@@ -318,16 +154,13 @@ async fn apply_product(product: &DataProduct, ctx: &Context) -> Result<Action, E
     let previous = unseen
         .or_else(|| product.status.clone())
         .unwrap_or_default();
-    let plan = match validate_and_plan(product, ctx) {
-        Validated::Planned(p) => p,
-        Validated::Invalid { reason, violations } => {
+    let plan = match evaluate(product, ctx) {
+        Ok(p) => p,
+        Err(refusal) => {
             // Nothing is created or changed; the product waits for its spec (or the template,
             // or its namespace) to change, which the watches report.
-            let message = violations
-                .iter()
-                .map(|v| v.to_string())
-                .collect::<Vec<_>>()
-                .join("; ");
+            let reason = refusal.reason;
+            let message = refusal.message();
             let valid = Check::new(status::VALID, Some(false), reason, message.clone());
             let ready = Check::new(status::READY, Some(false), reason, message.clone());
             let stalled = status::kstatus(Phase::Invalid, &ready);
@@ -515,7 +348,7 @@ fn provisioned(
                 names.database, tables[0]
             )),
         }),
-        outputs: breaking::published(&product.spec.outputs, &previous.outputs, ctx.today()),
+        outputs: evaluate::published_outputs(&product.spec.outputs, &previous.outputs, ctx.today()),
         inventory: outcome.inventory.clone(),
     };
     (next, ready)
@@ -604,7 +437,7 @@ async fn cleanup_product(product: &DataProduct, ctx: &Context) -> Result<Action,
     // Cloud first: it needs the plan, which needs the template. When the template is gone, cloud
     // resources are left in place (never deleted by guesswork) and the Event says so.
     if let Some(cloud) = &ctx.aws {
-        match plan_for_cleanup(product, ctx) {
+        match evaluate::plan_for_cleanup(product, &world_for(product, ctx)) {
             Some(plan) => {
                 let report = cloud
                     .cleanup(
@@ -680,7 +513,7 @@ async fn cleanup_product(product: &DataProduct, ctx: &Context) -> Result<Action,
 }
 
 /// The namespaces the caches show as the product's (`<namespace>/<name>`).
-fn owned_namespaces(ctx: &Context, product: &str) -> Vec<crate::plan::ObjectKey> {
+fn owned_namespaces(ctx: &Context, product: &str) -> Vec<crate::api::InventoryEntry> {
     ctx.stores
         .namespaces
         .state()
@@ -689,7 +522,7 @@ fn owned_namespaces(ctx: &Context, product: &str) -> Vec<crate::plan::ObjectKey>
             apply::owner_of(&n.metadata.labels.clone().unwrap_or_default()).as_deref()
                 == Some(product)
         })
-        .map(|n| crate::plan::ObjectKey {
+        .map(|n| crate::api::InventoryEntry {
             api_version: "v1".into(),
             kind: "Namespace".into(),
             namespace: None,
@@ -726,7 +559,7 @@ async fn tolerate(ctx: &Context, product: &DataProduct, e: ApplyError) -> Result
             ..
         } => s.code >= 500 || s.code == 429,
         ApplyError::Kube { .. } => true,
-        ApplyError::Conflict { .. } | ApplyError::UnknownKind { .. } => false,
+        ApplyError::Conflict { .. } | ApplyError::UnknownKind(_) => false,
     };
     if retry {
         return Err(Error::Cleanup(e.to_string()));

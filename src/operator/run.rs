@@ -222,7 +222,7 @@ pub async fn run_with_metrics(
     macro_rules! child_names {
         ($($k:ty),*) => { vec![$(plural::<$k>()),*] };
     }
-    watch_names.extend(super::kinds::for_each_child_kind!(child_names));
+    watch_names.extend(crate::cluster::kinds::for_each_child_kind!(child_names));
     let gate = Arc::new(SyncGate::new(watch_names));
 
     let health = Health {
@@ -334,10 +334,10 @@ pub async fn run_with_metrics(
             c
         }};
     }
-    let controller = super::kinds::for_each_child_kind!(watch_children);
+    let controller = crate::cluster::kinds::for_each_child_kind!(watch_children);
 
     let reporter = Reporter {
-        controller: "dataproduct-operator".into(),
+        controller: crate::api::constants::OPERATOR.into(),
         instance: std::env::var("POD_NAME").ok(),
     };
     let ctx = Arc::new(Context {

@@ -6,18 +6,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::api::{DataProductStatus, Phase};
 
-/// Condition types, in the order they are listed.
-pub const READY: &str = "Ready";
-pub const VALID: &str = "Valid";
-pub const NAMESPACE_READY: &str = "NamespaceReady";
-pub const STORAGE_READY: &str = "StorageReady";
-pub const CATALOG_READY: &str = "CatalogReady";
-pub const PIPELINES_READY: &str = "PipelinesReady";
-pub const ACCESS_READY: &str = "AccessReady";
-/// kstatus: the product cannot progress until something changes.
-pub const STALLED: &str = "Stalled";
-/// kstatus: work is in progress.
-pub const RECONCILING: &str = "Reconciling";
+pub use crate::api::constants::conditions::*;
 
 /// One concern's state before it becomes a Condition.
 #[derive(Debug, Clone, PartialEq, Eq)]

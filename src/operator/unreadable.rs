@@ -327,17 +327,17 @@ mod tests {
     fn raw(version: Value) -> DynamicObject {
         let mut docs = Vec::new();
         let mut errors = Vec::new();
-        crate::load::load_str(
+        crate::api::load::load_str(
             "conversations.yaml".as_ref(),
             include_str!("../../examples/messaging/conversations.yaml"),
-            &crate::load::LoadOptions::default(),
+            &crate::api::load::LoadOptions::default(),
             &mut docs,
             &mut errors,
         );
         let product = docs
             .into_iter()
             .find_map(|d| match d.document {
-                crate::load::Document::Product(p) => Some(p),
+                crate::api::load::Document::Product(p) => Some(p),
                 _ => None,
             })
             .unwrap();

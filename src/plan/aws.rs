@@ -7,12 +7,13 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::naming::Names;
+use crate::api::constants::{tags, OPERATOR};
 use crate::api::{
     DataFormat, DataProduct, DataProductTemplate, DeletionPolicy, GrantMode, Output, PiiPolicy,
     Visibility,
 };
-use crate::governance::glue_type::GlueType;
+use crate::model::glue_type::GlueType;
+use crate::model::Names;
 
 /// `apiVersion` of plan documents.
 pub const PLAN_API_VERSION: &str = "plan.dataproducts.io/v1alpha1";
@@ -210,13 +211,10 @@ pub struct Grantee {
 /// Tags every AWS resource of a product carries; ownership is decided by them.
 pub fn ownership_tags(names: &Names, template: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
-        (
-            "dataproducts.io/managed-by".to_string(),
-            "dataproduct-operator".to_string(),
-        ),
-        ("dataproducts.io/product".to_string(), names.id.clone()),
-        ("dataproducts.io/domain".to_string(), names.domain.clone()),
-        ("dataproducts.io/template".to_string(), template.to_string()),
+        (tags::MANAGED_BY.to_string(), OPERATOR.to_string()),
+        (tags::PRODUCT.to_string(), names.id.clone()),
+        (tags::DOMAIN.to_string(), names.domain.clone()),
+        (tags::TEMPLATE.to_string(), template.to_string()),
     ])
 }
 
@@ -360,13 +358,13 @@ pub fn build(
             .unwrap_or_default();
         // Readable, plus a hash of the grantee: `ns1/b-c` and `ns1-b/c` read the same once
         // sanitised, so the name alone would not tell them apart.
-        let name = crate::names::derive(
-            crate::names::NameKind::Object,
+        let name = crate::model::names::derive(
+            crate::model::names::NameKind::Object,
             &format!(
                 "{}-to-{}-{}",
                 names.database,
                 who,
-                crate::names::short_hash(&format!("{}->{}", names.id, who))
+                crate::model::names::short_hash(&format!("{}->{}", names.id, who))
             ),
             &format!("{}->{}", names.id, who),
         );

@@ -3,8 +3,8 @@
 
 use serde_json::{json, Value};
 
-use super::naming::Names;
 use crate::api::{DataProduct, DataProductTemplate, API_VERSION};
+use crate::model::Names;
 
 /// Builds the descriptor as a JSON value.
 pub fn build(product: &DataProduct, template: &DataProductTemplate, names: &Names) -> Value {

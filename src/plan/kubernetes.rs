@@ -19,8 +19,9 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::core::ObjectMeta;
 use serde::Serialize;
 
-use super::naming::Names;
+use crate::api::InventoryEntry;
 use crate::api::{labels, DataProduct, DataProductTemplate, NetworkPolicyMode};
+use crate::model::Names;
 
 /// Name of the ConfigMap holding the product's public descriptor.
 pub const DESCRIPTOR_CONFIGMAP: &str = "dataproduct-descriptor";
@@ -46,7 +47,7 @@ pub enum KubeObject {
 
 impl KubeObject {
     /// `apiVersion`, `kind`, namespace (if any) and name, for messages and inventories.
-    pub fn key(&self) -> ObjectKey {
+    pub fn key(&self) -> InventoryEntry {
         let (api_version, kind, meta): (String, String, Option<&ObjectMeta>) = match self {
             KubeObject::Namespace(o) => ("v1".into(), "Namespace".into(), Some(&o.metadata)),
             KubeObject::ServiceAccount(o) => {
@@ -80,7 +81,7 @@ impl KubeObject {
                         .unwrap_or("")
                         .to_string()
                 };
-                return ObjectKey {
+                return InventoryEntry {
                     api_version: s("/apiVersion"),
                     kind: s("/kind"),
                     namespace: v
@@ -92,7 +93,7 @@ impl KubeObject {
             }
         };
         let meta = meta.expect("typed objects have metadata");
-        ObjectKey {
+        InventoryEntry {
             api_version,
             kind,
             namespace: meta.namespace.clone(),
@@ -103,24 +104,6 @@ impl KubeObject {
     /// The object as JSON (what server-side apply sends).
     pub fn to_value(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
-    }
-}
-
-/// Identity of a Kubernetes object.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ObjectKey {
-    pub api_version: String,
-    pub kind: String,
-    pub namespace: Option<String>,
-    pub name: String,
-}
-
-impl std::fmt::Display for ObjectKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.namespace {
-            Some(ns) => write!(f, "{} {}/{}", self.kind, ns, self.name),
-            None => write!(f, "{} {}", self.kind, self.name),
-        }
     }
 }
 
@@ -449,8 +432,8 @@ fn cron_job(
     let t = &template.spec;
     let tname = template.metadata.name.as_deref().unwrap_or_default();
     let defaults = &t.pipelines.defaults;
-    let cron_name = crate::names::derive(
-        crate::names::NameKind::CronJob,
+    let cron_name = crate::model::names::derive(
+        crate::model::names::NameKind::CronJob,
         &pipeline.name,
         &format!("{}/{}", names.id, pipeline.name),
     );
@@ -579,9 +562,12 @@ fn extra_resource(
     raw: &serde_json::Value,
     names: &Names,
     template: &str,
-    vars: &crate::placeholders::Vars,
+    vars: &crate::model::placeholders::Vars,
 ) -> Result<serde_json::Value, String> {
-    fn fill(v: &mut serde_json::Value, vars: &crate::placeholders::Vars) -> Result<(), String> {
+    fn fill(
+        v: &mut serde_json::Value,
+        vars: &crate::model::placeholders::Vars,
+    ) -> Result<(), String> {
         match v {
             serde_json::Value::String(s) => *s = vars.expand(s)?,
             serde_json::Value::Array(items) => {

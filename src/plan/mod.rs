@@ -4,57 +4,17 @@
 pub mod aws;
 pub mod descriptor;
 pub mod kubernetes;
-pub mod naming;
-
-use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::EnvVar;
 use serde::Serialize;
 
+pub use crate::model::{Names, World};
 pub use aws::AwsResource;
-pub use kubernetes::{KubeObject, ObjectKey};
-pub use naming::Names;
+pub use kubernetes::KubeObject;
 
 use crate::api::{DataProduct, DataProductAccess, DataProductTemplate, ProductRef, Visibility};
+use crate::model::{grantable_outputs, granted_outputs, public_outputs, request_is_bound};
 use aws::{Grant, Grantee, InputRead};
-
-/// Everything the planner may look at besides the product itself: other products (for lineage
-/// and grants), templates, and access requests. The operator fills it from its caches;
-/// `dpctl plan` from the given files.
-#[derive(Debug, Default, Clone)]
-pub struct World {
-    pub products: BTreeMap<ProductRef, DataProduct>,
-    pub templates: BTreeMap<String, DataProductTemplate>,
-    pub accesses: Vec<DataProductAccess>,
-}
-
-impl World {
-    pub fn product_ref(product: &DataProduct) -> ProductRef {
-        ProductRef {
-            namespace: product.metadata.namespace.clone().unwrap_or_default(),
-            name: product.metadata.name.clone().unwrap_or_default(),
-        }
-    }
-
-    pub fn add_product(&mut self, product: DataProduct) {
-        self.products.insert(Self::product_ref(&product), product);
-    }
-
-    pub fn add_template(&mut self, template: DataProductTemplate) {
-        let name = template.metadata.name.clone().unwrap_or_default();
-        self.templates.insert(name, template);
-    }
-
-    pub fn template_of(&self, product: &DataProduct) -> Option<&DataProductTemplate> {
-        self.templates.get(&product.spec.template)
-    }
-
-    /// Derived names of a known product, when its template is known too.
-    pub fn names_of(&self, product: &ProductRef) -> Option<Names> {
-        let p = self.products.get(product)?;
-        Names::derive(p, self.template_of(p)?).ok()
-    }
-}
 
 /// The desired state of one product.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,10 +56,13 @@ pub fn plan(
     world: &World,
 ) -> Result<Plan, PlanError> {
     let names = Names::derive(product, template).map_err(|errors| {
-        let first = errors.into_iter().next().unwrap_or(naming::NameError {
-            path: "spec".into(),
-            message: "names could not be derived".into(),
-        });
+        let first = errors
+            .into_iter()
+            .next()
+            .unwrap_or(crate::model::naming::NameError {
+                path: "spec".into(),
+                message: "names could not be derived".into(),
+            });
         PlanError::Names {
             path: first.path,
             message: first.message,
@@ -118,74 +81,6 @@ pub fn plan(
         kubernetes,
         aws,
     })
-}
-
-/// Outputs of `producer` that `consumer` may read: those listed for it among the producer's
-/// approved consumers, or, when the producer is public, every output in a public layer.
-pub fn granted_outputs(
-    producer: &DataProduct,
-    template: &DataProductTemplate,
-    consumer: &ProductRef,
-) -> Vec<String> {
-    let grantable = grantable_outputs(producer, template, Some(consumer));
-    let consumer_id = consumer.to_string();
-    let mut out: Vec<String> = Vec::new();
-    for c in &producer.spec.access.consumers {
-        if c.product.as_deref() == Some(consumer_id.as_str()) {
-            let listed = if c.outputs.is_empty() {
-                grantable.clone()
-            } else {
-                c.outputs.clone()
-            };
-            out.extend(listed.into_iter().filter(|o| grantable.contains(o)));
-        }
-    }
-    if producer.spec.access.visibility == Visibility::Public {
-        out.extend(public_outputs(producer, template));
-    }
-    out.sort();
-    out.dedup();
-    out
-}
-
-/// Outputs that may be granted to a consumer. Private layers belong to the owning domain, so
-/// products in the producer's own namespace (namespaces are bound to one domain) may be granted
-/// any output; everyone else, IAM principals included, only outputs in public layers.
-pub fn grantable_outputs(
-    producer: &DataProduct,
-    template: &DataProductTemplate,
-    consumer: Option<&ProductRef>,
-) -> Vec<String> {
-    let same_domain = consumer
-        .is_some_and(|c| Some(c.namespace.as_str()) == producer.metadata.namespace.as_deref());
-    if same_domain {
-        producer
-            .spec
-            .outputs
-            .iter()
-            .map(|o| o.name.clone())
-            .collect()
-    } else {
-        public_outputs(producer, template)
-    }
-}
-
-/// Outputs stored in a public layer: the only ones that can be granted outside the domain.
-pub fn public_outputs(product: &DataProduct, template: &DataProductTemplate) -> Vec<String> {
-    product
-        .spec
-        .outputs
-        .iter()
-        .filter(|o| {
-            template
-                .spec
-                .storage
-                .layers
-                .iter()
-                .any(|l| l.name == o.layer && l.visibility == Visibility::Public)
-        })
-        .map(|o| o.name.clone())
-        .collect()
 }
 
 /// What this product's role may read of its inputs: only outputs the producer granted.
@@ -333,22 +228,6 @@ fn grants(
         }
     }
     grants
-}
-
-/// Whether an access request is from where its consumer lives: a consumer product's request must
-/// be in that product's namespace (only its team can create it there). Principal requests carry
-/// no such binding and are only ever matched against principals the producer lists.
-pub fn request_is_bound(a: &DataProductAccess) -> bool {
-    match a
-        .spec
-        .consumer
-        .product
-        .as_deref()
-        .and_then(ProductRef::parse)
-    {
-        Some(c) => a.metadata.namespace.as_deref() == Some(c.namespace.as_str()),
-        None => a.spec.consumer.principal.is_some(),
-    }
 }
 
 /// Environment every pipeline container gets, so pipeline code needs no hard-coded names.

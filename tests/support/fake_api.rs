@@ -144,7 +144,7 @@ pub fn conversations() -> (
     dataproduct_operator::api::DataProductTemplate,
     dataproduct_operator::api::DataProduct,
 ) {
-    use dataproduct_operator::load::{load_str, Document, LoadOptions};
+    use dataproduct_operator::api::load::{load_str, Document, LoadOptions};
     let mut docs = Vec::new();
     let mut errors = Vec::new();
     let opts = LoadOptions::default();

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
+use dataproduct_operator::api::load::{load_paths, Document, LoadOptions};
 use dataproduct_operator::api::{DataProduct, DataProductTemplate, ProductRef};
-use dataproduct_operator::load::{load_paths, Document, LoadOptions};
 use dataproduct_operator::plan::{self, AwsResource, World};
 
 fn root() -> PathBuf {

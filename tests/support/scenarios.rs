@@ -159,7 +159,7 @@ impl Operator {
 /// Installs the CRDs (what `dpctl crd` prints) and, on a real cluster, waits until they serve.
 pub async fn install_crds(cluster: &Cluster) {
     let crds: Api<CustomResourceDefinition> = Api::all(cluster.client.clone());
-    for crd in dataproduct_operator::crd::all() {
+    for crd in dataproduct_operator::api::crd::all() {
         crds.patch(
             &crd.name_any(),
             &PatchParams::apply(MANAGER).force(),
@@ -171,7 +171,7 @@ pub async fn install_crds(cluster: &Cluster) {
     if !cluster.real {
         return;
     }
-    for crd in dataproduct_operator::crd::all() {
+    for crd in dataproduct_operator::api::crd::all() {
         let name = crd.name_any();
         eventually(
             cluster.timeout,

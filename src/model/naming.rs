@@ -2,8 +2,8 @@
 //! computed once so the planner, the validator and the operator agree on them.
 
 use crate::api::{DataProduct, DataProductTemplate};
-use crate::names::{self, NameKind};
-use crate::placeholders::Vars;
+use crate::model::names::{self, NameKind};
+use crate::model::placeholders::Vars;
 
 /// The derived names of one product.
 #[derive(Debug, Clone, PartialEq, Eq)]

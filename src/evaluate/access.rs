@@ -1,0 +1,292 @@
+//! Where an access request stands (pure): the phase the access controller publishes, decided
+//! from the request, the producer and its template, the day, and whether the producer's grants
+//! are in place.
+
+use crate::api::constants::conditions;
+use crate::api::{AccessPhase, DataProduct, DataProductAccess, ProductRef, Visibility};
+use crate::governance;
+use crate::model::{grantable_outputs, public_outputs, Names, World};
+
+/// Where a request stands, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub phase: AccessPhase,
+    pub reason: &'static str,
+    pub message: String,
+    pub tables: Vec<String>,
+}
+
+/// Decides the phase of an access request (pure).
+pub fn decide(
+    access: &DataProductAccess,
+    world: &World,
+    producer_access_ready: bool,
+    previous: Option<AccessPhase>,
+    today: jiff::civil::Date,
+) -> Decision {
+    let d = |phase, reason, message: String| Decision {
+        phase,
+        reason,
+        message,
+        tables: Vec::new(),
+    };
+    if let Some(e) = super::expired(access.spec.expires.as_deref(), today) {
+        return d(
+            AccessPhase::Expired,
+            "Expired",
+            format!("access expired on {e}; the grant is removed"),
+        );
+    }
+    let violations = governance::validate_access(access, world);
+    if !violations.is_empty() {
+        let message = violations
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join("; ");
+        return d(AccessPhase::Denied, "Invalid", message);
+    }
+    let Some(producer_ref) = ProductRef::parse(&access.spec.product) else {
+        return d(
+            AccessPhase::Denied,
+            "Invalid",
+            "spec.product must be <namespace>/<name>".into(),
+        );
+    };
+    let Some(producer) = world.products.get(&producer_ref) else {
+        return d(
+            AccessPhase::Pending,
+            "ProducerNotFound",
+            format!("DataProduct {} does not exist (yet)", access.spec.product),
+        );
+    };
+    let Some(template) = world.template_of(producer) else {
+        return d(
+            AccessPhase::Pending,
+            "ProducerNotReady",
+            format!("the template of {} is missing", access.spec.product),
+        );
+    };
+    let consumer_ref = access
+        .spec
+        .consumer
+        .product
+        .as_deref()
+        .and_then(ProductRef::parse);
+    let same_domain = consumer_ref
+        .as_ref()
+        .is_some_and(|c| Some(c.namespace.as_str()) == producer.metadata.namespace.as_deref());
+    if producer.spec.access.visibility == Visibility::Private && !same_domain {
+        return d(
+            AccessPhase::Denied,
+            "Private",
+            format!("{} is private to its domain", access.spec.product),
+        );
+    }
+    let grantable = grantable_outputs(producer, template, consumer_ref.as_ref());
+    let requested: Vec<String> = if access.spec.outputs.is_empty() {
+        grantable.clone()
+    } else {
+        access.spec.outputs.clone()
+    };
+    let listed = producer.spec.access.consumers.iter().find(|c| {
+        (c.product.is_some() && c.product == access.spec.consumer.product)
+            || (c.principal.is_some() && c.principal == access.spec.consumer.principal)
+    });
+    let approved_outputs: Vec<String> = match listed {
+        Some(c) if c.outputs.is_empty() => grantable.clone(),
+        Some(c) => c.outputs.clone(),
+        None if producer.spec.access.visibility == Visibility::Public => {
+            public_outputs(producer, template)
+        }
+        None => Vec::new(),
+    };
+    let approved = !requested.is_empty()
+        && requested
+            .iter()
+            .all(|o| approved_outputs.contains(o) && grantable.contains(o));
+    if !approved {
+        return match previous {
+            // Revoked stays Revoked (not Pending) until the producer lists the consumer again.
+            Some(AccessPhase::Approved | AccessPhase::Granted | AccessPhase::Revoked) => d(
+                AccessPhase::Revoked,
+                "Revoked",
+                format!(
+                    "{} no longer lists this consumer for {}",
+                    access.spec.product,
+                    requested.join(", ")
+                ),
+            ),
+            _ => d(
+                AccessPhase::Pending,
+                "AwaitingApproval",
+                format!(
+                    "waiting for the owners of {} to list this consumer in spec.access.consumers",
+                    access.spec.product
+                ),
+            ),
+        };
+    }
+    let tables = Names::derive(producer, template)
+        .map(|n| {
+            requested
+                .iter()
+                .filter_map(|o| n.table(o).map(|t| format!("{}.{t}", n.database)))
+                .collect()
+        })
+        .unwrap_or_default();
+    if producer_access_ready {
+        Decision {
+            phase: AccessPhase::Granted,
+            reason: "Granted",
+            message: format!("read access to {} is in place", requested.join(", ")),
+            tables,
+        }
+    } else {
+        Decision {
+            phase: AccessPhase::Approved,
+            reason: "Approved",
+            message: "approved by the producer; the grant is being put in place".into(),
+            tables,
+        }
+    }
+}
+
+/// The producer's grants are in place for its current spec: AccessReady is True for the
+/// generation that lists the consumer. An AccessReady left from before the approval (a generation
+/// earlier) says nothing about the new grant, and would call the request Granted too soon.
+pub fn access_ready(p: &DataProduct) -> bool {
+    p.status.as_ref().is_some_and(|s| {
+        s.conditions.iter().any(|c| {
+            c.type_ == conditions::ACCESS_READY
+                && c.status == "True"
+                && c.observed_generation == p.metadata.generation
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::load::{load_paths, Document, LoadOptions};
+
+    fn world() -> (World, DataProductAccess) {
+        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let (docs, errors) = load_paths(
+            &[root.join("examples"), root.join("templates")],
+            &LoadOptions::default(),
+        );
+        assert!(errors.is_empty());
+        let mut w = World::default();
+        let mut access = None;
+        for d in docs {
+            match d.document {
+                Document::Product(p) => w.add_product(*p),
+                Document::Template(t) => w.add_template(*t),
+                Document::Access(a) => access = Some(*a),
+            }
+        }
+        (w, access.unwrap())
+    }
+
+    fn today() -> jiff::civil::Date {
+        "2026-11-22".parse().unwrap()
+    }
+
+    #[test]
+    fn listed_consumers_are_approved_then_granted() {
+        let (w, a) = world();
+        let d = decide(&a, &w, false, None, today());
+        assert_eq!(d.phase, AccessPhase::Approved, "{d:?}");
+        assert_eq!(
+            d.tables,
+            vec!["messaging_conversations.conversations".to_string()]
+        );
+        assert_eq!(
+            decide(&a, &w, true, None, today()).phase,
+            AccessPhase::Granted
+        );
+    }
+
+    #[test]
+    fn unlisting_revokes_and_expiry_expires() {
+        let (mut w, a) = world();
+        let producer = w
+            .products
+            .values_mut()
+            .find(|p| p.metadata.name.as_deref() == Some("conversations"))
+            .unwrap();
+        producer.spec.access.consumers.clear();
+        assert_eq!(
+            decide(&a, &w, true, Some(AccessPhase::Granted), today()).phase,
+            AccessPhase::Revoked
+        );
+        assert_eq!(
+            decide(&a, &w, true, Some(AccessPhase::Revoked), today()).phase,
+            AccessPhase::Revoked,
+            "the reconcile after the revocation keeps it"
+        );
+        assert_eq!(
+            decide(&a, &w, true, None, today()).phase,
+            AccessPhase::Pending
+        );
+        assert_eq!(
+            decide(&a, &w, true, None, "2027-07-01".parse().unwrap()).phase,
+            AccessPhase::Expired
+        );
+    }
+
+    #[test]
+    fn granted_only_once_access_is_ready_for_the_current_generation() {
+        let (w, _) = world();
+        let mut producer = w
+            .products
+            .values()
+            .find(|p| p.metadata.name.as_deref() == Some("conversations"))
+            .unwrap()
+            .clone();
+        let ready = |generation| k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+            type_: conditions::ACCESS_READY.into(),
+            status: "True".into(),
+            reason: "Provisioned".into(),
+            message: String::new(),
+            observed_generation: Some(generation),
+            last_transition_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                "2026-11-22T10:00:00Z".parse().unwrap(),
+            ),
+        };
+        producer.metadata.generation = Some(2);
+        producer.status = Some(crate::api::DataProductStatus {
+            conditions: vec![ready(1)],
+            ..Default::default()
+        });
+        assert!(
+            !access_ready(&producer),
+            "AccessReady of the spec before the approval"
+        );
+        producer.status.as_mut().unwrap().conditions = vec![ready(2)];
+        assert!(access_ready(&producer));
+    }
+
+    #[test]
+    fn unknown_producers_wait_and_private_ones_deny() {
+        let (mut w, a) = world();
+        let producer = w
+            .products
+            .values_mut()
+            .find(|p| p.metadata.name.as_deref() == Some("conversations"))
+            .unwrap();
+        producer.spec.access.visibility = Visibility::Private;
+        producer.spec.access.consumers.clear();
+        assert_eq!(
+            decide(&a, &w, true, None, today()).phase,
+            AccessPhase::Denied
+        );
+        let mut other = a.clone();
+        other.spec.product = "nowhere/nothing".into();
+        assert_eq!(
+            decide(&other, &w, true, None, today()).phase,
+            AccessPhase::Pending
+        );
+    }
+}

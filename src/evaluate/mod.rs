@@ -1,0 +1,185 @@
+//! The one evaluation every consumer of a product runs: (product, template, world, observed
+//! facts, today) → the plan, or a refusal with every violation that stops it. `dpctl plan`,
+//! `validate`, `diff`, the catalogue and the operator's reconcile all call [`evaluate`]; they
+//! differ only in where they gather the inputs (files, or the cluster's caches). Pure.
+
+pub mod access;
+pub mod admission;
+
+use std::collections::BTreeMap;
+
+use crate::api::DataProduct;
+use crate::governance::{self, breaking, Violation};
+use crate::model::World;
+use crate::plan::{self, AwsResource, Plan};
+
+/// What the status records as published for each output (its version and any deprecation),
+/// which the breaking-change check compares against next time.
+pub use crate::governance::breaking::published as published_outputs;
+
+/// What is known besides the documents: observed by the operator, given to the CLI.
+#[derive(Debug, Clone)]
+pub struct Facts<'a> {
+    /// Labels of the product's namespace, when the namespace is known (the operator's cache,
+    /// `dpctl diff` against a cluster). `None` offline: namespace admission cannot be decided
+    /// without the cluster, so it is left to the operator.
+    pub namespace_labels: Option<&'a BTreeMap<String, String>>,
+    /// The day grant expiry and deprecation notice periods are measured against.
+    pub today: jiff::civil::Date,
+}
+
+impl Facts<'_> {
+    /// Offline facts: no namespace labels, the given day.
+    pub fn offline(today: jiff::civil::Date) -> Facts<'static> {
+        Facts {
+            namespace_labels: None,
+            today,
+        }
+    }
+}
+
+/// Why a product gets no plan: a stable reason (the condition reason) and every violation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub reason: &'static str,
+    pub violations: Vec<Violation>,
+}
+
+impl Refusal {
+    fn new(reason: &'static str, violations: Vec<Violation>) -> Self {
+        Refusal { reason, violations }
+    }
+
+    /// The violations in one line, `path: message [rule]; …`, as conditions show them.
+    pub fn message(&self) -> String {
+        self.violations
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// Today, in UTC: the default day of the CLI and of the operator.
+pub fn today() -> jiff::civil::Date {
+    jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+}
+
+/// Whether an expiry date (`YYYY-MM-DD`, inclusive) has passed on `today`. The one place grant
+/// and access expiry is decided.
+pub fn expired(expires: Option<&str>, today: jiff::civil::Date) -> Option<jiff::civil::Date> {
+    expires
+        .and_then(|e| e.parse::<jiff::civil::Date>().ok())
+        .filter(|e| *e < today)
+}
+
+/// Evaluates one product: the template must exist and be valid, the namespace must admit the
+/// product, every governance rule must hold (names included, against every other product in
+/// `world`), no published output may break, and the product may not move namespace. Then the
+/// plan, without grants that have expired on `facts.today`.
+pub fn evaluate(product: &DataProduct, world: &World, facts: &Facts) -> Result<Plan, Refusal> {
+    let Some(template) = world.template_of(product) else {
+        return Err(Refusal::new(
+            "TemplateNotFound",
+            vec![Violation::new(
+                "template-exists",
+                "spec.template",
+                format!(
+                    "DataProductTemplate {} does not exist",
+                    product.spec.template
+                ),
+            )],
+        ));
+    };
+    if let Some(labels) = facts.namespace_labels {
+        let namespace = product.metadata.namespace.as_deref().unwrap_or_default();
+        admission::admit(
+            namespace,
+            labels,
+            template.spec.allowed_namespaces.as_ref(),
+            &product.spec.template,
+            &product.spec.domain,
+        )
+        .map_err(|r| {
+            Refusal::new(
+                r.reason,
+                vec![Violation::new("namespace", "metadata.namespace", r.message)],
+            )
+        })?;
+    }
+    let template_violations = governance::validate_template(template);
+    if !template_violations.is_empty() {
+        // The platform team's mistake, reported on every product that uses the template.
+        return Err(Refusal::new(
+            "TemplateInvalid",
+            template_violations
+                .into_iter()
+                .map(|v| Violation {
+                    message: format!("template {}: {}", product.spec.template, v.message),
+                    ..v
+                })
+                .collect(),
+        ));
+    }
+    let me = World::product_ref(product);
+    let mut violations = governance::validate_product(product, world);
+    violations.extend(
+        governance::validate_set(world)
+            .into_iter()
+            .filter(|(p, _)| p == &me)
+            .map(|(_, v)| v),
+    );
+    if !violations.is_empty() {
+        return Err(Refusal::new("GovernanceViolation", violations));
+    }
+    let published = product
+        .status
+        .as_ref()
+        .map(|s| s.outputs.as_slice())
+        .unwrap_or_default();
+    let notice = template.spec.governance.deprecation_notice_days;
+    let breaking = breaking::check(&product.spec.outputs, published, facts.today, notice);
+    if !breaking.is_empty() {
+        return Err(Refusal::new("BreakingChange", breaking));
+    }
+    let mut planned = plan::plan(product, template, world).map_err(|e| {
+        Refusal::new(
+            "GovernanceViolation",
+            vec![Violation::new(
+                "derived-names",
+                "spec.template",
+                e.to_string(),
+            )],
+        )
+    })?;
+    if let Some(old) = product.status.as_ref().and_then(|s| s.namespace.as_deref()) {
+        if old != planned.names.namespace {
+            return Err(Refusal::new(
+                "NamespaceChange",
+                vec![Violation::new(
+                    "namespace",
+                    "spec",
+                    format!(
+                        "this change would move the product from namespace {old} to {} (a template name format or the owner team changed); moving would delete the running namespace, so it is refused. Revert the change, or delete and re-create the product",
+                        planned.names.namespace
+                    ),
+                )],
+            ));
+        }
+    }
+    // Grants past their expiry leave the plan, so the AWS step revokes them.
+    planned.aws.retain(|r| match r {
+        AwsResource::AccessGrant(g) => expired(g.spec.expires.as_deref(), facts.today).is_none(),
+        _ => true,
+    });
+    Ok(planned)
+}
+
+/// The plan cleanup works from when a product goes away: only the template and the names are
+/// needed, so a product that is invalid now (a breaking change, a governance rule, a namespace
+/// label) is still cleaned up per its template's deletion policy.
+pub fn plan_for_cleanup(product: &DataProduct, world: &World) -> Option<Plan> {
+    plan::plan(product, world.template_of(product)?, world).ok()
+}

@@ -1,0 +1,198 @@
+//! What the planner and the rules may look at besides the product itself, and who may read
+//! what: the facts both governance and the planner decide from.
+
+use std::collections::BTreeMap;
+
+use super::Names;
+use crate::api::{DataProduct, DataProductAccess, DataProductTemplate, ProductRef, Visibility};
+
+/// Everything the planner may look at besides the product itself: other products (for lineage
+/// and grants), templates, and access requests. The operator fills it from its caches;
+/// `dpctl plan` from the given files.
+#[derive(Debug, Default, Clone)]
+pub struct World {
+    pub products: BTreeMap<ProductRef, DataProduct>,
+    pub templates: BTreeMap<String, DataProductTemplate>,
+    pub accesses: Vec<DataProductAccess>,
+}
+
+impl World {
+    pub fn product_ref(product: &DataProduct) -> ProductRef {
+        ProductRef {
+            namespace: product.metadata.namespace.clone().unwrap_or_default(),
+            name: product.metadata.name.clone().unwrap_or_default(),
+        }
+    }
+
+    pub fn add_product(&mut self, product: DataProduct) {
+        self.products.insert(Self::product_ref(&product), product);
+    }
+
+    pub fn add_template(&mut self, template: DataProductTemplate) {
+        let name = template.metadata.name.clone().unwrap_or_default();
+        self.templates.insert(name, template);
+    }
+
+    pub fn template_of(&self, product: &DataProduct) -> Option<&DataProductTemplate> {
+        self.templates.get(&product.spec.template)
+    }
+
+    /// Derived names of a known product, when its template is known too.
+    pub fn names_of(&self, product: &ProductRef) -> Option<Names> {
+        let p = self.products.get(product)?;
+        Names::derive(p, self.template_of(p)?).ok()
+    }
+}
+
+/// Outputs of `producer` that `consumer` may read: those listed for it among the producer's
+/// approved consumers, or, when the producer is public, every output in a public layer.
+pub fn granted_outputs(
+    producer: &DataProduct,
+    template: &DataProductTemplate,
+    consumer: &ProductRef,
+) -> Vec<String> {
+    let grantable = grantable_outputs(producer, template, Some(consumer));
+    let consumer_id = consumer.to_string();
+    let mut out: Vec<String> = Vec::new();
+    for c in &producer.spec.access.consumers {
+        if c.product.as_deref() == Some(consumer_id.as_str()) {
+            let listed = if c.outputs.is_empty() {
+                grantable.clone()
+            } else {
+                c.outputs.clone()
+            };
+            out.extend(listed.into_iter().filter(|o| grantable.contains(o)));
+        }
+    }
+    if producer.spec.access.visibility == Visibility::Public {
+        out.extend(public_outputs(producer, template));
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Outputs that may be granted to a consumer. Private layers belong to the owning domain, so
+/// products in the producer's own namespace (namespaces are bound to one domain) may be granted
+/// any output; everyone else, IAM principals included, only outputs in public layers.
+pub fn grantable_outputs(
+    producer: &DataProduct,
+    template: &DataProductTemplate,
+    consumer: Option<&ProductRef>,
+) -> Vec<String> {
+    let same_domain = consumer
+        .is_some_and(|c| Some(c.namespace.as_str()) == producer.metadata.namespace.as_deref());
+    if same_domain {
+        producer
+            .spec
+            .outputs
+            .iter()
+            .map(|o| o.name.clone())
+            .collect()
+    } else {
+        public_outputs(producer, template)
+    }
+}
+
+/// Outputs stored in a public layer: the only ones that can be granted outside the domain.
+pub fn public_outputs(product: &DataProduct, template: &DataProductTemplate) -> Vec<String> {
+    product
+        .spec
+        .outputs
+        .iter()
+        .filter(|o| {
+            template
+                .spec
+                .storage
+                .layers
+                .iter()
+                .any(|l| l.name == o.layer && l.visibility == Visibility::Public)
+        })
+        .map(|o| o.name.clone())
+        .collect()
+}
+
+/// Whether an access request is from where its consumer lives: a consumer product's request must
+/// be in that product's namespace (only its team can create it there). Principal requests carry
+/// no such binding and are only ever matched against principals the producer lists.
+pub fn request_is_bound(a: &DataProductAccess) -> bool {
+    match a
+        .spec
+        .consumer
+        .product
+        .as_deref()
+        .and_then(ProductRef::parse)
+    {
+        Some(c) => a.metadata.namespace.as_deref() == Some(c.namespace.as_str()),
+        None => a.spec.consumer.principal.is_some(),
+    }
+}
+
+/// Where the related documents of a product are looked up: the operator's caches, or the
+/// documents `dpctl diff` listed from the cluster, or files.
+pub trait Lookup {
+    fn template(&self, name: &str) -> Option<DataProductTemplate>;
+    fn product(&self, r: &ProductRef) -> Option<DataProduct>;
+    /// Access requests addressed to the product `<namespace>/<name>`.
+    fn requests_for(&self, product: &str) -> Vec<DataProductAccess>;
+}
+
+impl Lookup for World {
+    fn template(&self, name: &str) -> Option<DataProductTemplate> {
+        self.templates.get(name).cloned()
+    }
+    fn product(&self, r: &ProductRef) -> Option<DataProduct> {
+        self.products.get(r).cloned()
+    }
+    fn requests_for(&self, product: &str) -> Vec<DataProductAccess> {
+        self.accesses
+            .iter()
+            .filter(|a| a.spec.product == product)
+            .cloned()
+            .collect()
+    }
+}
+
+impl World {
+    /// Everything the evaluation of `product` may look at: its template, the producers of its
+    /// inputs, its listed consumers, the access requests addressed to it and their consumers,
+    /// each with its template. Only related products are looked up, so the cost does not grow
+    /// with the number of products. The operator and `dpctl diff` build the world this way.
+    pub fn around(product: &DataProduct, lookup: &impl Lookup) -> World {
+        let mut world = World::default();
+        let add = |world: &mut World, p: DataProduct| {
+            if let Some(t) = lookup.template(&p.spec.template) {
+                world.add_template(t);
+            }
+            world.add_product(p);
+        };
+        add(&mut world, product.clone());
+        // Expired requests stay: the evaluation reads their expiry and drops their grants.
+        world.accesses = lookup.requests_for(&Self::product_ref(product).to_string());
+        let inputs = product.spec.inputs.iter().filter_map(|i| i.product.clone());
+        let consumers = product
+            .spec
+            .access
+            .consumers
+            .iter()
+            .filter_map(|c| c.product.clone());
+        let requesters: Vec<String> = world
+            .accesses
+            .iter()
+            .filter_map(|a| a.spec.consumer.product.clone())
+            .collect();
+        for r in inputs
+            .chain(consumers)
+            .chain(requesters)
+            .filter_map(|r| ProductRef::parse(&r))
+        {
+            if world.products.contains_key(&r) {
+                continue;
+            }
+            if let Some(p) = lookup.product(&r) {
+                add(&mut world, p);
+            }
+        }
+        world
+    }
+}
