@@ -4,7 +4,9 @@
 //!
 //! Run: `cargo bench --bench reconcile` (optionally `-- 100 1000 5000`).
 
+// The tests' fake API server, in its permissive mode (a benchmark states no expectations).
 #[path = "../tests/support/fake_api.rs"]
+#[allow(dead_code)]
 mod fake_api;
 
 use std::collections::BTreeMap;
@@ -43,10 +45,11 @@ struct Round {
 
 async fn round(n: usize) -> Round {
     let (template, pattern) = fake_api::conversations();
-    let (client, seen, objects) = fake_api::start(fake_api::Behaviour {
+    let api = fake_api::FakeApi::permissive(fake_api::Behaviour {
         product: serde_json::to_value(&pattern).unwrap(),
         ..Default::default()
     });
+    let (client, seen, objects) = (api.client.clone(), api.seen.clone(), api.objects.clone());
     let mut templates = Writer::<DataProductTemplate>::default();
     templates.apply_watcher_event(&watcher::Event::Apply(template));
     let mut products_w = Writer::<DataProduct>::default();

@@ -3,9 +3,6 @@
 //! The path every product takes: resolve → validate → plan → apply → status. This crate holds the
 //! pure steps (validate and plan) that `dpctl plan` and the operator share.
 
-// Lets code shared by unit tests and benchmarks (tests/support) name the crate one way.
-extern crate self as dataproduct_operator;
-
 pub mod api;
 pub mod aws;
 pub mod cli;

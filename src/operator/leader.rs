@@ -82,8 +82,11 @@ impl Elector {
     }
 
     /// One attempt: create the lease, renew ours, or take over an expired one. The
-    /// resourceVersion in the replace makes concurrent attempts safe.
-    async fn try_acquire(&self) -> Result<bool, LeaseError> {
+    /// resourceVersion in the replace makes concurrent attempts safe. Public for the
+    /// leader-election tests (tests/leader.rs); callers use [`acquire`](Self::acquire) and
+    /// [`hold`](Self::hold).
+    #[doc(hidden)]
+    pub async fn try_acquire(&self) -> Result<bool, LeaseError> {
         let err = |e| LeaseError::Api(self.config.name.clone(), e);
         let now = jiff::Timestamp::now();
         let secs = i32::try_from(self.config.duration.as_secs()).unwrap_or(i32::MAX);
@@ -138,87 +141,5 @@ impl Elector {
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::operator::fake_api;
-
-    const LEASE: &str = "/apis/coordination.k8s.io/v1/namespaces/ops/leases/dpo";
-
-    fn elector(client: Client, identity: &str) -> Elector {
-        Elector::new(
-            client,
-            LeaseConfig {
-                namespace: "ops".into(),
-                name: "dpo".into(),
-                identity: identity.into(),
-                duration: Duration::from_secs(15),
-                renew_deadline: Duration::from_secs(10),
-                renew_every: Duration::from_secs(2),
-            },
-        )
-    }
-
-    fn lease(holder: &str, renewed: jiff::Timestamp) -> serde_json::Value {
-        serde_json::json!({
-            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-            "metadata": {"name": "dpo", "namespace": "ops", "resourceVersion": "7"},
-            "spec": {"holderIdentity": holder, "leaseDurationSeconds": 15, "renewTime": MicroTime(renewed), "leaseTransitions": 0}
-        })
-    }
-
-    fn writes(seen: &std::sync::Mutex<Vec<fake_api::Seen>>) -> Vec<String> {
-        seen.lock()
-            .unwrap()
-            .iter()
-            .filter(|s| s.method != "GET")
-            .map(|s| s.method.clone())
-            .collect()
-    }
-
-    #[tokio::test]
-    async fn a_missing_lease_is_created_and_held() {
-        let (client, seen, _) = fake_api::start(fake_api::Behaviour::default());
-        assert!(elector(client, "a").try_acquire().await.unwrap());
-        assert_eq!(writes(&seen), vec!["POST"]);
-    }
-
-    #[tokio::test]
-    async fn a_fresh_lease_of_another_replica_is_respected() {
-        let (client, seen, objects) = fake_api::start(fake_api::Behaviour::default());
-        objects
-            .lock()
-            .unwrap()
-            .insert(LEASE.into(), lease("b", jiff::Timestamp::now()));
-        assert!(!elector(client, "a").try_acquire().await.unwrap());
-        assert!(
-            writes(&seen).is_empty(),
-            "a standby must not write the lease"
-        );
-    }
-
-    #[tokio::test]
-    async fn an_expired_lease_is_taken_over_and_counted() {
-        let (client, seen, objects) = fake_api::start(fake_api::Behaviour::default());
-        let long_ago = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(60);
-        objects
-            .lock()
-            .unwrap()
-            .insert(LEASE.into(), lease("b", long_ago));
-        assert!(elector(client, "a").try_acquire().await.unwrap());
-        let seen = seen.lock().unwrap();
-        let put = seen
-            .iter()
-            .find(|s| s.method == "PUT")
-            .expect("the lease is replaced");
-        assert_eq!(put.body["spec"]["holderIdentity"], "a");
-        assert_eq!(put.body["spec"]["leaseTransitions"], 1);
-        assert_eq!(
-            put.body["metadata"]["resourceVersion"], "7",
-            "optimistic concurrency on the read version"
-        );
     }
 }

@@ -1,9 +1,11 @@
 //! Controller scenarios against a mocked Kubernetes API (kube's tower-test pattern): every request
 //! the reconcile sends is recorded and answered like the API server would; tests assert on the
-//! exact requests, and that a reconcile with nothing to change sends none.
+//! exact requests, and that a reconcile with nothing to change sends none. The fake is strict
+//! (tests/support/fake_api.rs): each step states the requests it expects, in order, and a request
+//! no step expects fails the test, even when the reconcile swallows the error it gets.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::core::{ObjectMeta, PartialObjectMeta};
@@ -12,12 +14,15 @@ use kube::runtime::reflector::store::Writer;
 use kube::runtime::watcher;
 use serde_json::Value;
 
-use super::context::{Applied, Context, MetaLookup, Settings, Stores};
-use super::reconcile::{reconcile, FINALIZER};
-use super::telemetry::Metrics;
-use crate::api::{labels, DataProduct, DataProductTemplate};
+use dataproduct_operator::api::{labels, DataProduct, DataProductTemplate};
+use dataproduct_operator::operator::context::{Applied, Context, MetaLookup, Settings, Stores};
+use dataproduct_operator::operator::reconcile::{reconcile, FINALIZER};
+use dataproduct_operator::operator::sync::SyncGate;
+use dataproduct_operator::operator::telemetry::Metrics;
 
-use super::fake_api::{self, Behaviour, Seen};
+mod support;
+
+use support::fake_api::{self, Behaviour, Expect, FakeApi, Seen};
 
 /// The product the fake server returns from status and finalizer patches.
 fn product_json() -> Value {
@@ -35,15 +40,14 @@ fn load_fixture() -> (DataProduct, DataProductTemplate) {
 
 struct Harness {
     ctx: Arc<Context>,
-    /// What the fake API server holds.
-    objects: fake_api::Objects,
+    /// The strict fake API server: each step states the requests it expects.
+    api: FakeApi,
     /// Writers of caches the tests do not change; kept so the readers stay live.
     _writers: (
         Writer<DataProductTemplate>,
         Writer<DataProduct>,
-        Writer<crate::api::DataProductAccess>,
+        Writer<dataproduct_operator::api::DataProductAccess>,
     ),
-    seen: Arc<Mutex<Vec<Seen>>>,
     namespaces: Writer<PartialObjectMeta<Namespace>>,
     children: BTreeMap<&'static str, Writer<PartialObjectMeta<Namespace>>>,
 }
@@ -68,14 +72,15 @@ const KINDS: [&str; 8] = [
 ];
 
 fn harness(template: &DataProductTemplate, behaviour: Behaviour) -> Harness {
-    let (client, seen, objects) = fake_api::start(Behaviour {
+    let api = FakeApi::strict(Behaviour {
         product: product_json(),
         ..behaviour
     });
+    let client = api.client.clone();
     let mut templates = Writer::<DataProductTemplate>::default();
     templates.apply_watcher_event(&watcher::Event::Apply(template.clone()));
     let products = Writer::<DataProduct>::default();
-    let accesses = Writer::<crate::api::DataProductAccess>::default();
+    let accesses = Writer::<dataproduct_operator::api::DataProductAccess>::default();
     let namespaces = Writer::<PartialObjectMeta<Namespace>>::default();
     let mut children_writers = BTreeMap::new();
     let mut children: BTreeMap<&'static str, Arc<dyn MetaLookup>> = BTreeMap::new();
@@ -107,15 +112,14 @@ fn harness(template: &DataProductTemplate, behaviour: Behaviour) -> Harness {
         failures: Default::default(),
         aws: None,
         clock: || "2026-11-22T10:00:00Z".parse().unwrap(),
-        gate: Arc::new(super::sync::SyncGate::open()),
+        gate: Arc::new(SyncGate::open()),
         written: Default::default(),
         access_written: Default::default(),
     };
     let mut h = Harness {
         ctx: Arc::new(ctx),
-        objects,
+        api,
         _writers: (templates, products, accesses),
-        seen,
         namespaces,
         children: children_writers,
     };
@@ -131,14 +135,22 @@ fn harness(template: &DataProductTemplate, behaviour: Behaviour) -> Harness {
 }
 
 impl Harness {
+    /// The requests the next step must send, in order.
+    fn expect(&self, requests: impl IntoIterator<Item = Expect>) {
+        self.api.expect(requests);
+    }
+
+    /// The requests since the last take, once the fake has verified that they were exactly the
+    /// expected ones.
     fn take(&self) -> Vec<Seen> {
-        std::mem::take(&mut *self.seen.lock().unwrap())
+        self.api.verify();
+        self.api.take()
     }
 
     /// Makes the caches show what the fake server now holds after the applies in `seen`, as the
     /// watches would.
     fn reflect(&mut self, seen: &[Seen]) {
-        for (kind, obj) in fake_api::applied(seen, &self.objects) {
+        for (kind, obj) in fake_api::applied(seen, &self.api.objects) {
             let event = watcher::Event::Apply(obj);
             if kind == "Namespace" {
                 self.namespaces.apply_watcher_event(&event);
@@ -169,13 +181,52 @@ impl Harness {
     }
 }
 
+const PRODUCT: &str =
+    "/apis/dataproducts.io/v1alpha1/namespaces/messaging/dataproducts/conversations";
+const NAMESPACE: &str = "/api/v1/namespaces/messaging-conversations";
+const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/messaging/events";
+const CRONJOB: &str =
+    "/apis/batch/v1/namespaces/messaging-conversations/cronjobs/build-conversations";
+
+/// The product's objects in its namespace, in the order the apply writes them.
+const CHILDREN: [&str; 11] = [
+    "/api/v1/namespaces/messaging-conversations/serviceaccounts/pipelines",
+    "/api/v1/namespaces/messaging-conversations/resourcequotas/dataproduct-quota",
+    "/api/v1/namespaces/messaging-conversations/limitranges/dataproduct-defaults",
+    "/apis/networking.k8s.io/v1/namespaces/messaging-conversations/networkpolicies/default-deny",
+    "/apis/networking.k8s.io/v1/namespaces/messaging-conversations/networkpolicies/allow-dns",
+    "/apis/networking.k8s.io/v1/namespaces/messaging-conversations/networkpolicies/allow-https-egress",
+    "/apis/rbac.authorization.k8s.io/v1/namespaces/messaging-conversations/roles/dataproduct-pipelines",
+    "/apis/rbac.authorization.k8s.io/v1/namespaces/messaging-conversations/rolebindings/dataproduct-pipelines",
+    "/apis/rbac.authorization.k8s.io/v1/namespaces/messaging-conversations/rolebindings/dataproduct-owners",
+    "/api/v1/namespaces/messaging-conversations/configmaps/dataproduct-descriptor",
+    CRONJOB,
+];
+
+/// The status apply and the Event that reports it.
+fn status_and_event() -> Vec<Expect> {
+    vec![
+        Expect::patch(format!("{PRODUCT}/status")),
+        Expect::post(EVENTS),
+    ]
+}
+
+/// A first provisioning: the namespace is read (it does not exist), then it and every object in
+/// it are applied without reads (nothing can exist in a namespace just created), then the status.
+fn provisioning() -> Vec<Expect> {
+    let mut requests = vec![Expect::get(NAMESPACE), Expect::patch(NAMESPACE)];
+    requests.extend(CHILDREN.map(Expect::patch));
+    requests.extend(status_and_event());
+    requests
+}
+
 fn with_finalizer(mut p: DataProduct) -> DataProduct {
     p.metadata.finalizers = Some(vec![FINALIZER.into()]);
     p
 }
 
 /// The status the reconcile wrote, from the recorded status apply.
-fn written_status(seen: &[Seen]) -> Option<crate::api::DataProductStatus> {
+fn written_status(seen: &[Seen]) -> Option<dataproduct_operator::api::DataProductStatus> {
     seen.iter()
         .rev()
         .find(|s| s.method == "PATCH" && s.path.ends_with("/status"))
@@ -193,6 +244,7 @@ fn writes(seen: &[Seen]) -> Vec<String> {
 async fn first_reconcile_adds_the_finalizer_and_nothing_else() {
     let (product, template) = load_fixture();
     let h = harness(&template, Behaviour::default());
+    h.expect([Expect::patch(PRODUCT)]);
     reconcile(Arc::new(product), h.ctx.clone()).await.unwrap();
     let seen = h.take();
     assert_eq!(seen.len(), 1, "{seen:?}");
@@ -213,6 +265,7 @@ async fn provisions_then_a_reconcile_with_nothing_to_change_sends_no_request() {
     let (product, template) = load_fixture();
     let mut h = harness(&template, Behaviour::default());
     let product = with_finalizer(product);
+    h.expect(provisioning());
     reconcile(Arc::new(product.clone()), h.ctx.clone())
         .await
         .unwrap();
@@ -231,7 +284,11 @@ async fn provisions_then_a_reconcile_with_nothing_to_change_sends_no_request() {
         "{w:#?}"
     );
     let status = written_status(&seen).expect("status written");
-    assert_eq!(status.phase, Some(crate::api::Phase::Ready), "{status:#?}");
+    assert_eq!(
+        status.phase,
+        Some(dataproduct_operator::api::Phase::Ready),
+        "{status:#?}"
+    );
     let aws = status
         .conditions
         .iter()
@@ -260,7 +317,7 @@ async fn provisions_then_a_reconcile_with_nothing_to_change_sends_no_request() {
 /// Someone wrote the CronJob: the server gives it a new resourceVersion and the watch reports it.
 fn touch_cronjob(h: &mut Harness, resource_version: &str) {
     if let Some(stored) =
-        h.objects.lock().unwrap().get_mut(
+        h.api.objects.lock().unwrap().get_mut(
             "/apis/batch/v1/namespaces/messaging-conversations/cronjobs/build-conversations",
         )
     {
@@ -294,6 +351,7 @@ async fn drift_is_read_and_only_a_real_difference_is_reapplied() {
     let (product, template) = load_fixture();
     let mut h = harness(&template, Behaviour::default());
     let product = with_finalizer(product);
+    h.expect(provisioning());
     reconcile(Arc::new(product.clone()), h.ctx.clone())
         .await
         .unwrap();
@@ -311,6 +369,7 @@ async fn drift_is_read_and_only_a_real_difference_is_reapplied() {
     // Someone touched the CronJob without changing what we set (an annotation of their own):
     // it is read, found equal, and not written.
     touch_cronjob(&mut h, "900");
+    h.expect([Expect::get(CRONJOB)]);
     reconcile(Arc::new(settled.clone()), h.ctx.clone())
         .await
         .unwrap();
@@ -322,8 +381,9 @@ async fn drift_is_read_and_only_a_real_difference_is_reapplied() {
     assert!(h.take().is_empty());
 
     // Someone changed the schedule: read, found different, re-applied.
-    h.objects.lock().unwrap().get_mut(path).unwrap()["spec"]["schedule"] = "0 0 * * *".into();
+    h.api.objects.lock().unwrap().get_mut(path).unwrap()["spec"]["schedule"] = "0 0 * * *".into();
     touch_cronjob(&mut h, "901");
+    h.expect([Expect::get(CRONJOB), Expect::patch(CRONJOB)]);
     reconcile(Arc::new(settled), h.ctx.clone()).await.unwrap();
     let seen = h.take();
     assert_eq!(
@@ -347,14 +407,23 @@ async fn an_unlabelled_object_invisible_to_the_caches_is_a_conflict_not_overwrit
         (labels::MANAGED_BY, labels::MANAGER),
     ];
     h.add_namespace("messaging-conversations", &ours);
-    h.objects.lock().unwrap().insert(
+    h.api.objects.lock().unwrap().insert(
         "/api/v1/namespaces/messaging-conversations".into(),
         serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "messaging-conversations", "resourceVersion": "5", "labels": {labels::PRODUCT: "conversations", labels::PRODUCT_NAMESPACE: "messaging", labels::MANAGED_BY: labels::MANAGER}}}),
     );
-    h.objects.lock().unwrap().insert(
+    h.api.objects.lock().unwrap().insert(
         "/api/v1/namespaces/messaging-conversations/configmaps/dataproduct-descriptor".into(),
         serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "dataproduct-descriptor", "namespace": "messaging-conversations", "resourceVersion": "3"}, "data": {"x": "y"}}),
     );
+    // The namespace exists, so each object is read before its first write; the ConfigMap's read
+    // finds the foreign one, and the apply stops there (no write of it, nor of the CronJob).
+    let mut expected = vec![Expect::get(NAMESPACE), Expect::patch(NAMESPACE)];
+    for child in &CHILDREN[..9] {
+        expected.extend([Expect::get(*child), Expect::patch(*child)]);
+    }
+    expected.push(Expect::get(CHILDREN[9]));
+    expected.extend(status_and_event());
+    h.expect(expected);
     reconcile(Arc::new(with_finalizer(product)), h.ctx.clone())
         .await
         .unwrap();
@@ -381,6 +450,12 @@ async fn invalid_spec_writes_only_its_status() {
     product.spec.outputs[0].schema[0].type_ = "strnig".into();
     let h = harness(&template, Behaviour::default());
     let product = with_finalizer(product);
+    h.expect([
+        Expect::patch(format!("{PRODUCT}/status")),
+        Expect::post(EVENTS).body("reason GovernanceViolation", |event| {
+            event["reason"] == "GovernanceViolation"
+        }),
+    ]);
     reconcile(Arc::new(product.clone()), h.ctx.clone())
         .await
         .unwrap();
@@ -392,7 +467,10 @@ async fn invalid_spec_writes_only_its_status() {
         "{w:#?}"
     );
     let status = written_status(&seen).unwrap();
-    assert_eq!(status.phase, Some(crate::api::Phase::Invalid));
+    assert_eq!(
+        status.phase,
+        Some(dataproduct_operator::api::Phase::Invalid)
+    );
     let valid = status
         .conditions
         .iter()
@@ -424,6 +502,7 @@ async fn a_foreign_namespace_is_left_untouched_and_reported() {
     let (product, template) = load_fixture();
     let mut h = harness(&template, Behaviour::default());
     h.add_namespace("messaging-conversations", &[("team", "someone-else")]);
+    h.expect(status_and_event());
     reconcile(Arc::new(with_finalizer(product)), h.ctx.clone())
         .await
         .unwrap();
@@ -451,7 +530,10 @@ async fn a_foreign_namespace_is_left_untouched_and_reported() {
         "{}",
         ns.message
     );
-    assert_eq!(status.phase, Some(crate::api::Phase::Degraded));
+    assert_eq!(
+        status.phase,
+        Some(dataproduct_operator::api::Phase::Degraded)
+    );
 }
 
 #[tokio::test]
@@ -465,6 +547,7 @@ async fn a_domain_mismatch_provisions_nothing() {
             (labels::DOMAIN, "orders"),
         ],
     );
+    h.expect(status_and_event());
     reconcile(Arc::new(with_finalizer(product)), h.ctx.clone())
         .await
         .unwrap();
@@ -496,9 +579,9 @@ async fn cleanup_tolerates_missing_children_and_releases_the_finalizer() {
         Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
             "2026-11-22T09:00:00Z".parse().unwrap(),
         ));
-    deleting.status = Some(crate::api::DataProductStatus {
+    deleting.status = Some(dataproduct_operator::api::DataProductStatus {
         namespace: Some("messaging-conversations".into()),
-        inventory: vec![crate::api::InventoryEntry {
+        inventory: vec![dataproduct_operator::api::InventoryEntry {
             api_version: "v1".into(),
             kind: "ConfigMap".into(),
             namespace: Some("messaging-conversations".into()),
@@ -514,6 +597,16 @@ async fn cleanup_tolerates_missing_children_and_releases_the_finalizer() {
             (labels::PRODUCT_NAMESPACE, "messaging"),
         ],
     );
+    h.expect([
+        // Deleting, before anything is removed.
+        Expect::patch(format!("{PRODUCT}/status")),
+        // Once as the status's namespace, once as the cache's: the API says 404 to both.
+        Expect::delete(NAMESPACE),
+        Expect::delete(NAMESPACE),
+        Expect::post(EVENTS).body("reason Deleted", |event| event["reason"] == "Deleted"),
+        // The finalizer is released last.
+        Expect::patch(PRODUCT),
+    ]);
     reconcile(Arc::new(deleting), h.ctx.clone()).await.unwrap();
     let seen = h.take();
     let w = writes(&seen);
@@ -534,4 +627,67 @@ async fn cleanup_tolerates_missing_children_and_releases_the_finalizer() {
     assert!(seen
         .iter()
         .any(|s| s.path.contains("/events") && s.body.to_string().contains("Deleted")));
+}
+
+/// The strict fake itself: a request no step expects is answered 500 and reported by method and
+/// path; so are an expected request that never comes and a body its check refuses.
+#[tokio::test]
+async fn the_fake_reports_stray_missing_and_refused_requests() {
+    let (product, template) = load_fixture();
+    let h = harness(&template, Behaviour::default());
+    // Nothing expected: the finalizer patch is a stray request.
+    let stray = reconcile(Arc::new(product.clone()), h.ctx.clone()).await;
+    assert!(stray.is_err(), "the reconcile got the 500: {stray:?}");
+    assert_eq!(
+        h.api.problems(),
+        vec![format!(
+            "unexpected request PATCH {PRODUCT} (expected next: nothing)"
+        )]
+    );
+    let seen = h.api.take();
+    assert_eq!(
+        (seen.len(), seen[0].status),
+        (1, 500),
+        "answered 500, not applied: {seen:?}"
+    );
+
+    // The finalizer patch expected with a body it does not have, and a read that never comes.
+    h.expect([
+        Expect::patch(PRODUCT).body("no finalizer", |patch| {
+            !patch.to_string().contains(FINALIZER)
+        }),
+        Expect::get(NAMESPACE),
+    ]);
+    let refused = reconcile(Arc::new(product), h.ctx.clone()).await;
+    assert!(refused.is_err(), "the reconcile got the 500: {refused:?}");
+    let problems = h.api.problems();
+    assert_eq!(problems.len(), 2, "{problems:#?}");
+    assert!(
+        problems[0].starts_with(&format!(
+            "request PATCH {PRODUCT}: the body fails the check \"no finalizer\""
+        )),
+        "{problems:#?}"
+    );
+    assert_eq!(
+        problems[1],
+        format!("expected request GET {NAMESPACE} never came")
+    );
+    h.api.take();
+}
+
+/// A stray request fails the test even when the reconcile swallows the 500 (an Event that cannot
+/// be recorded is only logged) and the test never verifies: the fake verifies when dropped.
+#[tokio::test]
+#[should_panic(
+    expected = "unexpected request POST /apis/events.k8s.io/v1/namespaces/messaging/events (expected next: nothing)"
+)]
+async fn a_stray_request_the_reconcile_swallows_still_fails_the_test() {
+    let (mut product, template) = load_fixture();
+    product.spec.outputs[0].schema[0].type_ = "strnig".into();
+    let h = harness(&template, Behaviour::default());
+    // The status write only: the Event that comes with it is not declared.
+    h.expect([Expect::patch(format!("{PRODUCT}/status"))]);
+    reconcile(Arc::new(with_finalizer(product)), h.ctx.clone())
+        .await
+        .expect("the reconcile swallows the failed Event");
 }
