@@ -124,14 +124,9 @@ pub fn execute(args: &RunArgs, err: &mut dyn std::io::Write) -> u8 {
         },
         concurrency: args.concurrency.max(1),
         listen: args.listen,
-        leader_election: args.leader_election.then(|| LeaseConfig {
-            namespace: args.lease_namespace.clone(),
-            name: args.lease_name.clone(),
-            identity,
-            duration: Duration::from_secs(15),
-            renew_deadline: Duration::from_secs(10),
-            renew_every: Duration::from_secs(2),
-        }),
+        leader_election: args
+            .leader_election
+            .then(|| LeaseConfig::new(&args.lease_namespace, &args.lease_name, identity)),
         aws: args.aws.then(|| CloudConfig {
             region_override: args.aws_region.clone(),
             resync: args.aws_resync_interval,

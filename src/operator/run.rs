@@ -67,6 +67,10 @@ const SHARED_BUFFER: usize = 1024;
 /// anyway, so a pod never outlives its termination grace period because of a stuck watch.
 const STOP_DEADLINE: Duration = Duration::from_millis(1500);
 
+/// How long the leader tries to release its lease once stopped (one replace, or a read and a
+/// replace after a conflict); past it the lease simply expires for the standby.
+const RELEASE_DEADLINE: Duration = Duration::from_secs(1);
+
 /// A watch's stream: events of `K`, with every error retried by the watcher's backoff.
 type Events<K> = futures::stream::BoxStream<'static, watcher::Result<watcher::Event<K>>>;
 
@@ -421,35 +425,36 @@ pub async fn run_with_metrics(
         accesses: accesses_root.boxed(),
         report: (report_rx, report_tx),
     };
+    // With leader election, this replica reconciles only once it holds the lease.
+    let elector = config
+        .leader_election
+        .clone()
+        .map(|lease| Arc::new(Elector::new(client.clone(), lease)));
+    let mut watchdog = None;
     let work = async {
-        match &config.leader_election {
-            Some(lease) => {
-                let elector = Arc::new(Elector::new(client.clone(), lease.clone()));
-                let mut stop = shutdown_rx.clone();
-                // Standby until elected (or told to stop); the guard from wait_for is dropped
-                // inside the branch so the future stays Send.
-                let stopped = tokio::select! {
-                    _ = elector.acquire() => false,
-                    r = stop.wait_for(|s| *s) => r.is_ok(),
-                };
-                if stopped {
-                    return;
-                }
-                leading.store(true, Ordering::Release);
-                let holder = elector.clone();
-                let watchdog = tokio::spawn(async move {
-                    holder.hold().await;
-                    // Stop at once, in-flight work included, so two replicas never reconcile
-                    // at the same time; the pod restarts as a standby (as client-go's leader
-                    // election does).
-                    error!("{}", RunError::LeadershipLost);
-                    std::process::exit(1);
-                });
-                drive(controller, access_controller, roots, ctx, shutdown()).await;
-                watchdog.abort();
+        if let Some(elector) = &elector {
+            let mut stop = shutdown_rx.clone();
+            // Standby until elected (or told to stop); the guard from wait_for is dropped
+            // inside the branch so the future stays Send.
+            let stopped = tokio::select! {
+                _ = elector.acquire() => false,
+                r = stop.wait_for(|s| *s) => r.is_ok(),
+            };
+            if stopped {
+                return;
             }
-            None => drive(controller, access_controller, roots, ctx, shutdown()).await,
+            leading.store(true, Ordering::Release);
+            let holder = elector.clone();
+            watchdog = Some(tokio::spawn(async move {
+                holder.hold().await;
+                // Stop at once, in-flight work included, so two replicas never reconcile
+                // at the same time; the pod restarts as a standby (as client-go's leader
+                // election does).
+                error!("{}", RunError::LeadershipLost);
+                std::process::exit(1);
+            }));
         }
+        drive(controller, access_controller, roots, ctx, shutdown()).await;
     };
     // Once a stop is requested, everything gets STOP_DEADLINE to finish; then the operator
     // returns anyway (a watch stuck in its backoff must not keep the process alive).
@@ -459,6 +464,22 @@ pub async fn run_with_metrics(
         _ = deadline => warn!("stopping with work still in flight after the shutdown deadline"),
     }
     let _ = shutdown_tx.send(true);
+    // The controllers have stopped (or were dropped at the deadline): stop renewing, then hand
+    // the lease over so a standby takes it at once instead of waiting out its duration.
+    if let Some(elector) = &elector {
+        if let Some(watchdog) = watchdog.take() {
+            watchdog.abort();
+            let _ = watchdog.await;
+        }
+        leading.store(false, Ordering::Release);
+        match tokio::time::timeout(RELEASE_DEADLINE, elector.release()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                warn!(error = %e, "could not release the lease; a standby takes it once it expires")
+            }
+            Err(_) => warn!("releasing the lease timed out; a standby takes it once it expires"),
+        }
+    }
     match tokio::time::timeout(Duration::from_millis(300), server).await {
         Ok(Ok(Err(source))) => {
             return Err(RunError::Server {
