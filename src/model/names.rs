@@ -41,7 +41,7 @@ pub enum NameKind {
 }
 
 /// Length of `{sep}{8 hex chars}`, the suffix added to shortened names.
-const HASH_SUFFIX_LEN: usize = 9;
+pub const HASH_SUFFIX_LEN: usize = 9;
 
 /// Marker used whenever a name needs a deterministic prefix or suffix to become
 /// valid; short and recognisable as ours ("data product").
@@ -123,8 +123,19 @@ impl NameKind {
 /// `b--c` and `b-c` in one domain would share a bucket, a Glue database and an
 /// IAM role.
 pub fn derive(kind: NameKind, raw: &str, identity: &str) -> String {
+    derive_inner(kind, raw, identity, false)
+}
+
+/// As [`derive`], but always with the identity hash appended: for a name whose parts were
+/// shortened before expansion, which without the hash could meet another product's name.
+pub fn derive_hashed(kind: NameKind, raw: &str, identity: &str) -> String {
+    derive_inner(kind, raw, identity, true)
+}
+
+fn derive_inner(kind: NameKind, raw: &str, identity: &str, hashed: bool) -> String {
     let sep = kind.separator();
     let (mut name, mut needs_hash) = sanitize(raw, sep);
+    needs_hash |= hashed;
 
     if name.is_empty() {
         // Nothing usable survived (e.g. an all-Unicode raw name); the identity

@@ -91,13 +91,18 @@ impl Names {
             let mut layer_vars = vars.clone();
             layer_vars.set("layer", layer.name.as_str());
             let identity = format!("{id}/{}", layer.name);
-            let bucket = expand(
-                &layer_vars,
-                &format!("spec.storage.bucketName (layer {i})"),
-                &t.storage.bucket_name,
-                NameKind::S3Bucket,
-                &identity,
-            );
+            let bucket = match shortened_product(&layer_vars, &t.storage.bucket_name, &name) {
+                // Too long: the product part is shortened, so the layer (and the rest of the
+                // format) stays readable, and the hash keeps the name unique.
+                Some(raw) => names::derive_hashed(NameKind::S3Bucket, &raw, &identity),
+                None => expand(
+                    &layer_vars,
+                    &format!("spec.storage.bucketName (layer {i})"),
+                    &t.storage.bucket_name,
+                    NameKind::S3Bucket,
+                    &identity,
+                ),
+            };
             buckets.push((layer.name.clone(), bucket));
         }
         vars.set("namespace", namespace.as_str());
@@ -174,5 +179,84 @@ impl Names {
             .with("namespace", self.namespace.as_str())
             .with("database", self.database.as_str())
             .with("role", self.role_name.as_str())
+    }
+}
+
+/// When `format` expands to a bucket name longer than S3 allows, the expansion with the product
+/// part shortened just enough to leave room for the hash suffix; `None` when the name fits (or
+/// shortening the product cannot make it fit, where the usual cut applies).
+fn shortened_product(vars: &Vars, format: &str, product: &str) -> Option<String> {
+    let full = vars.expand(format).ok()?;
+    let max = NameKind::S3Bucket.max_len();
+    if full.len() <= max || !format.contains("{product}") {
+        return None;
+    }
+    let over = full.len() + names::HASH_SUFFIX_LEN - max;
+    let keep = product.len().checked_sub(over).filter(|k| *k > 0)?;
+    let short: String = product.chars().take(keep).collect();
+    let mut vars = vars.clone();
+    vars.set("product", short.trim_end_matches('-'));
+    vars.expand(format).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> (DataProduct, DataProductTemplate) {
+        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let (docs, errors) = crate::api::load::load_paths(
+            &[
+                root.join("examples/messaging/conversations.yaml"),
+                root.join("templates"),
+            ],
+            &crate::api::load::LoadOptions::default(),
+        );
+        assert!(errors.is_empty());
+        let mut product = None;
+        let mut templates = Vec::new();
+        for d in docs {
+            match d.document {
+                crate::api::load::Document::Product(p) => product = Some(*p),
+                crate::api::load::Document::Template(t) => templates.push(*t),
+                _ => {}
+            }
+        }
+        let mut product = product.unwrap();
+        product.metadata.name = Some(text.to_string());
+        let template = templates
+            .into_iter()
+            .find(|t| t.metadata.name.as_deref() == Some(product.spec.template.as_str()))
+            .unwrap();
+        (product, template)
+    }
+
+    #[test]
+    fn an_over_long_product_name_keeps_the_layer_in_every_bucket_name() {
+        let (product, template) = load(&"a".repeat(63));
+        let names = Names::derive(&product, &template).unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for (layer, bucket) in &names.buckets {
+            let layer = layer.replace('_', "-");
+            assert!(bucket.len() <= 63, "{bucket}");
+            assert!(
+                bucket.contains(&format!("-{layer}-")),
+                "{bucket} lost its layer {layer}"
+            );
+            assert!(seen.insert(bucket.clone()), "{bucket} twice");
+        }
+        // Two long names that share their first characters still get different buckets.
+        let (other, _) = load(&format!("{}b", "a".repeat(62)));
+        let other = Names::derive(&other, &template).unwrap();
+        for ((_, a), (_, b)) in names.buckets.iter().zip(&other.buckets) {
+            assert_ne!(a, b);
+        }
+        // Names that fit are unchanged: no hash.
+        let (short, _) = load("conversations");
+        let short = Names::derive(&short, &template).unwrap();
+        assert!(short
+            .buckets
+            .iter()
+            .all(|(l, b)| b.ends_with(&l.replace('_', "-"))));
     }
 }
