@@ -117,3 +117,38 @@ fn crd_command_prints_three_crds() {
     assert_eq!(code, ExitCode::SUCCESS);
     assert_eq!(out.matches("kind: CustomResourceDefinition").count(), 3);
 }
+
+/// `dpctl crd | head`: the reader leaving early is not an error. Run as a process, because the
+/// broken pipe is the operating system's.
+#[test]
+fn a_reader_that_leaves_early_is_not_an_error() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    for args in [
+        &["crd"][..],
+        &["plan", "-f", "examples", "-t", "templates"][..],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dpctl"))
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Read a little, then close the pipe, as `head -1` does.
+        let mut stdout = child.stdout.take().unwrap();
+        let mut first = [0u8; 16];
+        stdout.read_exact(&mut first).unwrap();
+        drop(stdout);
+        let status = child.wait().unwrap();
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert!(status.success(), "{args:?}: {status:?} {err}");
+        assert!(!err.contains("Broken pipe"), "{args:?}: {err}");
+    }
+}

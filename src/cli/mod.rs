@@ -130,12 +130,20 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write, err: &mut dyn std::io::Write)
     ExitCode::from(code)
 }
 
-fn write_or_fail(out: &mut dyn std::io::Write, err: &mut dyn std::io::Write, text: &str) -> u8 {
-    match out.write_all(text.as_bytes()) {
+/// Writes a command's output. A reader that went away (`dpctl crd | head`) is not an error: the
+/// output it wanted was delivered. Any other write failure is reported with exit code 2 (1 means
+/// governance violations).
+pub(crate) fn write_or_fail(
+    out: &mut dyn std::io::Write,
+    err: &mut dyn std::io::Write,
+    text: &str,
+) -> u8 {
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => 0,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
         Err(e) => {
             let _ = writeln!(err, "error: writing output: {e}");
-            1
+            EXIT_INPUT
         }
     }
 }

@@ -57,9 +57,8 @@ pub fn run(args: &PlanArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             s
         }
     };
-    if let Err(e) = out.write_all(text.as_bytes()) {
-        let _ = writeln!(err, "error: writing output: {e}");
-        return 1;
+    match super::write_or_fail(out, err, &text) {
+        0 => u8::from(failed),
+        code => code,
     }
-    u8::from(failed)
 }

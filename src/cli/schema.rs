@@ -56,13 +56,7 @@ pub fn run(out_dir: Option<&Path>, out: &mut dyn Write, err: &mut dyn Write) -> 
                 .into_iter()
                 .map(|s| (s.kind.to_string(), s.schema))
                 .collect();
-            match out.write_all(pretty(&Value::Object(all)).as_bytes()) {
-                Ok(()) => 0,
-                Err(e) => {
-                    let _ = writeln!(err, "error: writing output: {e}");
-                    1
-                }
-            }
+            super::write_or_fail(out, err, &pretty(&Value::Object(all)))
         }
         Some(dir) => {
             if let Err(e) = std::fs::create_dir_all(dir) {
@@ -75,9 +69,9 @@ pub fn run(out_dir: Option<&Path>, out: &mut dyn Write, err: &mut dyn Write) -> 
                     let _ = writeln!(err, "error: {}: {e}", path.display());
                     return 1;
                 }
-                if let Err(e) = writeln!(out, "{}", path.display()) {
-                    let _ = writeln!(err, "error: writing output: {e}");
-                    return 1;
+                let code = super::write_or_fail(out, err, &format!("{}\n", path.display()));
+                if code != 0 {
+                    return code;
                 }
             }
             0
