@@ -17,6 +17,21 @@ fn crds_directory_is_in_sync_with_the_types() {
     );
 }
 
+/// `dpctl crd` is a `---`-separated stream that reads back as exactly the three CRDs (what
+/// `kubectl apply -f crds/` sends).
+#[test]
+fn crds_yaml_reads_back_as_the_crds() {
+    let text = crds_yaml();
+    assert!(text.starts_with("---\n"));
+    assert_eq!(text.matches("\n---\n").count(), 2);
+    let read: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).unwrap();
+    let want: Vec<serde_json::Value> = dataproduct_operator::api::crd::all()
+        .iter()
+        .map(|crd| serde_json::to_value(crd).unwrap())
+        .collect();
+    assert_eq!(read, want);
+}
+
 #[test]
 fn names_columns_and_subresources() {
     let dp = DataProduct::crd();

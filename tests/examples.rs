@@ -97,7 +97,11 @@ fn section_for(plan: &str, file: &Path) -> String {
     let text = std::fs::read_to_string(file).unwrap();
     let mut ids = Vec::new();
     for (_, doc) in dataproduct_operator::api::load::split_documents(&text) {
-        let v: serde_yaml::Value = serde_yaml::from_str(&doc).unwrap();
+        let v: serde_json::Value = serde_saphyr::from_str_with_options(
+            &doc,
+            dataproduct_operator::api::load::yaml_options(),
+        )
+        .unwrap();
         if v["kind"].as_str() == Some("DataProduct") {
             ids.push(format!(
                 "{}/{}",

@@ -3,7 +3,9 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use dataproduct_operator::api::load::{load_str, split_documents, Document, LoadOptions};
+use dataproduct_operator::api::load::{
+    load_str, split_documents, to_yaml, yaml_options, Document, LoadOptions,
+};
 use dataproduct_operator::governance::{self, RULES};
 use dataproduct_operator::plan::World;
 use serde::Deserialize;
@@ -37,10 +39,10 @@ fn fixtures() -> (Vec<Value>, Vec<Case>) {
     let base = std::fs::read_to_string(dir.join("base.yaml")).unwrap();
     let docs = split_documents(&base)
         .into_iter()
-        .map(|(_, d)| serde_yaml::from_str::<Value>(&d).unwrap())
+        .map(|(_, d)| serde_saphyr::from_str_with_options::<Value>(&d, yaml_options()).unwrap())
         .collect();
-    let cases =
-        serde_yaml::from_str(&std::fs::read_to_string(dir.join("cases.yaml")).unwrap()).unwrap();
+    let cases = std::fs::read_to_string(dir.join("cases.yaml")).unwrap();
+    let cases = serde_saphyr::from_str_with_options(&cases, yaml_options()).unwrap();
     (docs, cases)
 }
 
@@ -100,7 +102,7 @@ fn apply(docs: &mut [Value], edit: &Edit) {
 fn violations(docs: &[Value]) -> Vec<(String, String)> {
     let text: String = docs
         .iter()
-        .map(|d| format!("---\n{}", serde_yaml::to_string(d).unwrap()))
+        .map(|d| format!("---\n{}", to_yaml(d).unwrap()))
         .collect();
     let mut loaded = Vec::new();
     let mut errors = Vec::new();

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use dataproduct_operator::api::load::{load_str, Document, LoadOptions};
+use dataproduct_operator::api::load::{load_str, to_yaml, yaml_options, Document, LoadOptions};
 use dataproduct_operator::governance;
 use dataproduct_operator::plan::{self, World};
 use proptest::prelude::*;
@@ -166,10 +166,10 @@ proptest! {
     #[test]
     fn arbitrary_values_planted_in_a_valid_product_never_panic(at in pointer(), planted in value()) {
         let base = PRODUCT.split("\n---").next().unwrap();
-        let mut doc: Value = serde_yaml::from_str(base).unwrap();
+        let mut doc: Value = serde_saphyr::from_str_with_options(base, yaml_options()).unwrap();
         if let Some(slot) = doc.pointer_mut(at) {
             *slot = planted;
         }
-        run_all(&serde_yaml::to_string(&doc).unwrap());
+        run_all(&to_yaml(&doc).unwrap());
     }
 }

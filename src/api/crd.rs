@@ -24,7 +24,7 @@ pub fn crds_yaml() -> String {
     let mut out = String::new();
     for crd in all() {
         out.push_str("---\n");
-        out.push_str(&serde_yaml::to_string(&crd).expect("a CRD always serialises to YAML"));
+        out.push_str(&crate::api::load::to_yaml(&crd).expect("a CRD always serialises to YAML"));
     }
     out
 }

@@ -1,5 +1,6 @@
 //! Reading DataProduct, DataProductTemplate and DataProductAccess documents from files and
-//! directories, with errors that name the file, line and field (never a debug dump).
+//! directories, with errors that name the file, line and field (never a debug dump); and the
+//! YAML settings the crate reads and writes with (serde-saphyr, the YAML stack kube uses).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -199,15 +200,17 @@ fn load_document(
         line: start,
         message,
     };
-    let value: serde_yaml::Value =
-        serde_yaml::from_str(doc).map_err(|e| parse_error(file, start, &e))?;
-    let Some(map) = value.as_mapping() else {
+    let Peek::Map {
+        api_version,
+        kind,
+        keys,
+    } = parse(file, start, doc)?
+    else {
         return Err(doc_error(
             "expected a Kubernetes object (a mapping with apiVersion and kind)".to_string(),
         ));
     };
-    let api_version = map.get("apiVersion").and_then(|v| v.as_str()).unwrap_or("");
-    let kind = map.get("kind").and_then(|v| v.as_str()).unwrap_or("");
+    let (api_version, kind) = (api_version.as_str(), kind.as_str());
     let group = api_version.split_once('/').map(|(g, _)| g).unwrap_or("");
     let ours = ["DataProduct", "DataProductTemplate", "DataProductAccess"].contains(&kind);
     if group != GROUP {
@@ -225,9 +228,8 @@ fn load_document(
             "unsupported apiVersion {api_version}; this version of dpctl understands {API_VERSION}"
         )));
     }
-    for key in map.keys() {
-        let key = key.as_str().unwrap_or("");
-        if !ROOT_FIELDS.contains(&key) {
+    for key in &keys {
+        if !ROOT_FIELDS.contains(&key.as_str()) {
             return Err(doc_error(format!(
                 "unknown field `{key}`, expected one of {}",
                 ROOT_FIELDS.join(", ")
@@ -240,18 +242,18 @@ fn load_document(
     };
     let document = match kind {
         "DataProduct" => {
-            let mut p: DataProduct = typed(file, start, doc)?;
+            let mut p: DataProduct = parse(file, start, doc)?;
             namespace_or_default(&mut p.metadata, opts).map_err(doc_error)?;
             name_present(&p.metadata).map_err(doc_error)?;
             Document::Product(Box::new(p))
         }
         "DataProductTemplate" => {
-            let t: DataProductTemplate = typed(file, start, doc)?;
+            let t: DataProductTemplate = parse(file, start, doc)?;
             name_present(&t.metadata).map_err(doc_error)?;
             Document::Template(Box::new(t))
         }
         "DataProductAccess" => {
-            let mut a: DataProductAccess = typed(file, start, doc)?;
+            let mut a: DataProductAccess = parse(file, start, doc)?;
             namespace_or_default(&mut a.metadata, opts).map_err(doc_error)?;
             name_present(&a.metadata).map_err(doc_error)?;
             Document::Access(Box::new(a))
@@ -265,8 +267,148 @@ fn load_document(
     Ok(Some(Loaded { source, document }))
 }
 
-fn typed<T: DeserializeOwned>(file: &Path, start: usize, doc: &str) -> Result<T, LoadError> {
-    serde_yaml::from_str(doc).map_err(|e| parse_error(file, start, &e))
+/// The parser settings for documents people write. serde-saphyr's budget stays on (at most 64
+/// levels of nesting, bounded numbers of events, nodes and anchors) and alias replay is capped
+/// well above any real document, so a deeply nested document or a billion laughs is an error
+/// message, not an exhausted stack or memory. Duplicate keys are refused (the default). As with
+/// serde_yaml (YAML 1.2), only true/false are booleans (`yes` stays a string in a template's
+/// extraResources) and `.nan` reaches an untyped value rather than failing the document.
+/// Messages are one line each, so no source snippets.
+pub fn yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_depth: 64,
+        },
+        alias_limits: serde_saphyr::alias_limits! {
+            max_total_replayed_events: 100_000,
+            max_replay_stack_depth: 16,
+        },
+        strict_booleans: true,
+        non_finite_float_policy: serde_saphyr::NonFiniteFloatPolicy::PassThrough,
+        with_snippet: false,
+    }
+}
+
+/// YAML as the crate writes it (`dpctl crd`, `dpctl plan`, `dpctl diff`): block style, two-space
+/// indentation, strings quoted wherever a YAML 1.1 reader (kubectl's) could take them for
+/// something else (`"yes"`, `"1.0"`), multi-line strings as `|` blocks. A long one-line string
+/// stays on one line rather than being folded at 80 columns, as serde_yaml and kubectl write it,
+/// so CRDs and plans diff and grep line by line.
+pub fn to_yaml<T: serde::Serialize>(value: &T) -> Result<String, serde_saphyr::SerializeError> {
+    serde_saphyr::to_string_with_options(
+        value,
+        serde_saphyr::ser_options! {
+            folded_wrap_chars: usize::MAX,
+        },
+    )
+}
+
+/// Deserializes one document (`doc` starts on line `start` of `file`); an error names the field
+/// path, as serde_yaml's did.
+fn parse<T: DeserializeOwned>(file: &Path, start: usize, doc: &str) -> Result<T, LoadError> {
+    let mut path = None;
+    serde_saphyr::with_deserializer_from_str_with_options(doc, yaml_options(), |de| {
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            path = Some(e.path().clone());
+            e.into_inner()
+        })
+    })
+    .map_err(|e| parse_error(file, start, doc, path.as_ref(), &e))
+}
+
+/// A node as the first look at a document sees it: a string's text, a mapping's apiVersion, kind
+/// and keys, or something else. Nothing is deserialized by our types, so someone else's document
+/// (a values file, a CloudFormation template with `!Ref`) is never judged by them; a non-string
+/// key or value reads as "", as serde_yaml's `as_str` did.
+enum Peek {
+    Text(String),
+    Map {
+        api_version: String,
+        kind: String,
+        keys: Vec<String>,
+    },
+    Other,
+}
+
+impl Peek {
+    fn text(self) -> String {
+        match self {
+            Peek::Text(text) => text,
+            _ => String::new(),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Peek {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        use serde::de::{EnumAccess, IgnoredAny, MapAccess, SeqAccess, VariantAccess, Visitor};
+        struct V;
+        macro_rules! other {
+            ($($visit:ident($ty:ty)),*) => {
+                $(fn $visit<E>(self, _: $ty) -> Result<Peek, E> {
+                    Ok(Peek::Other)
+                })*
+            };
+        }
+        impl<'de> Visitor<'de> for V {
+            type Value = Peek;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any YAML node")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Peek, E> {
+                Ok(Peek::Text(v.to_string()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Peek, E> {
+                Ok(Peek::Text(v))
+            }
+            other!(
+                visit_bool(bool),
+                visit_i64(i64),
+                visit_u64(u64),
+                visit_i128(i128)
+            );
+            other!(visit_u128(u128), visit_f64(f64), visit_bytes(&[u8]));
+            fn visit_unit<E>(self) -> Result<Peek, E> {
+                Ok(Peek::Other)
+            }
+            fn visit_none<E>(self) -> Result<Peek, E> {
+                Ok(Peek::Other)
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(self, de: D) -> Result<Peek, D::Error> {
+                de.deserialize_any(V)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Peek, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Peek::Other)
+            }
+            fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Peek, A::Error> {
+                let (IgnoredAny, variant) = data.variant()?;
+                variant.newtype_variant::<IgnoredAny>()?;
+                Ok(Peek::Other)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Peek, A::Error> {
+                let (mut api_version, mut kind, mut keys) =
+                    (String::new(), String::new(), Vec::new());
+                while let Some(key) = map.next_key::<Peek>()? {
+                    let key = key.text();
+                    match key.as_str() {
+                        "apiVersion" => api_version = map.next_value::<Peek>()?.text(),
+                        "kind" => kind = map.next_value::<Peek>()?.text(),
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                    keys.push(key);
+                }
+                Ok(Peek::Map {
+                    api_version,
+                    kind,
+                    keys,
+                })
+            }
+        }
+        de.deserialize_any(V)
+    }
 }
 
 fn name_present(meta: &kube::core::ObjectMeta) -> Result<(), String> {
@@ -294,24 +436,206 @@ fn namespace_or_default(
     Ok(())
 }
 
-/// Turns a YAML error into file:line:column plus serde_yaml's message, which already names the
-/// field path (`spec.outputs[0].version: invalid type ...`). The trailing location is removed
-/// because it is relative to the document, not the file.
-fn parse_error(file: &Path, start: usize, err: &serde_yaml::Error) -> LoadError {
-    let text = err.to_string();
-    let message = match text.rfind(" at line ") {
-        Some(at) => text[..at].to_string(),
-        None => text,
-    };
+/// Turns a YAML error into file:line:column, the field path and the message. The location is
+/// serde-saphyr's structured one (relative to the document, so shifted by the line the document
+/// starts on) and the message is rendered without one, so nothing is parsed out of a Display
+/// string.
+fn parse_error(
+    file: &Path,
+    start: usize,
+    doc: &str,
+    path: Option<&serde_path_to_error::Path>,
+    err: &serde_saphyr::Error,
+) -> LoadError {
     let (line, column) = err
         .location()
-        .map(|l| (start + l.line() - 1, l.column()))
+        .filter(|l| l.line() > 0)
+        .map(|l| {
+            let line = usize::try_from(l.line()).unwrap_or(usize::MAX);
+            let column = usize::try_from(l.column()).unwrap_or(usize::MAX);
+            (start.saturating_add(line - 1), column.max(1))
+        })
         .unwrap_or((start, 1));
+    let formatter = Messages { doc };
+    let text = err.render_with_options(serde_saphyr::render_options! {
+        formatter: &formatter,
+        snippets: serde_saphyr::SnippetMode::Off,
+        // Other lines a message names (where an alias's anchor is) count from the file's start.
+        line_offset: start.saturating_sub(1) as u64,
+    });
+    let message = match path.map(|p| field_path(p, err)).filter(|p| !p.is_empty()) {
+        Some(path) => format!("{path}: {text}"),
+        None => text,
+    };
     LoadError::Parse {
         file: file.to_path_buf(),
         line,
         column,
         message,
+    }
+}
+
+/// The field an error is about, written as serde_yaml did (`spec.outputs[0].version`): the
+/// mapping that holds an unknown field (`spec: unknown field `outputz``), and no `?` for a
+/// position serde_path_to_error could not name (a key not read yet, a syntax error).
+fn field_path(path: &serde_path_to_error::Path, err: &serde_saphyr::Error) -> String {
+    use serde_path_to_error::Segment;
+    let mut segments: Vec<&Segment> = path.iter().collect();
+    while matches!(segments.last(), Some(Segment::Unknown)) {
+        segments.pop();
+    }
+    if let serde_saphyr::Error::SerdeUnknownField { field, .. } = original(err) {
+        if matches!(segments.last(), Some(Segment::Map { key }) if key == field) {
+            segments.pop();
+        }
+    }
+    let mut out = String::new();
+    for segment in segments {
+        if !out.is_empty() && !matches!(segment, Segment::Seq { .. }) {
+            out.push('.');
+        }
+        out.push_str(&segment.to_string());
+    }
+    out
+}
+
+/// The error itself, inside the wrappers that add a snippet or an alias's locations.
+fn original(err: &serde_saphyr::Error) -> &serde_saphyr::Error {
+    match err.without_snippet() {
+        serde_saphyr::Error::AliasError { error, .. } => original(error),
+        other => other,
+    }
+}
+
+/// serde-saphyr's user-facing wording, with serde's `invalid type: X, expected Y` where its own
+/// message names only what was expected (`invalid u32`, `expected string scalar`): X comes from
+/// the node as written at the error's span, so `version: latest` still reads
+/// `invalid type: string "latest", expected u32`. No "at line L, column C": the location is
+/// already the message's `file:line:column:` prefix.
+struct Messages<'a> {
+    doc: &'a str,
+}
+
+impl serde_saphyr::MessageFormatter for Messages<'_> {
+    fn localizer(&self) -> &dyn serde_saphyr::localizer::Localizer {
+        &NoLocation
+    }
+
+    fn format_message<'a>(&self, err: &'a serde_saphyr::Error) -> std::borrow::Cow<'a, str> {
+        use serde_saphyr::Error;
+        let text = match err {
+            Error::InvalidScalar { ty, .. } => match self.written(err) {
+                // serde's wording: a number out of the type's range is an invalid value, any
+                // other scalar (`latest` for a u32) is of the wrong type.
+                Some(text) if text.parse::<i128>().is_ok() => {
+                    format!("invalid value: integer `{text}`, expected {ty}")
+                }
+                Some(text) => format!("invalid type: {}, expected {ty}", describe(&text)),
+                None => format!("invalid value, expected {ty}"),
+            },
+            Error::NullIntoString { .. } => "invalid type: null, expected a string".to_string(),
+            Error::Unexpected { expected, .. } => {
+                let wanted = match *expected {
+                    "string scalar" | "scalar" => "a string, number or boolean",
+                    "sequence start" => "a sequence",
+                    "mapping start" => "a mapping",
+                    _ => return serde_saphyr::UserMessageFormatter.format_message(err),
+                };
+                let found = match self.written(err) {
+                    Some(text) => describe(&text),
+                    None => self.unwritten(err, expected).to_string(),
+                };
+                format!("invalid type: {found}, expected {wanted}")
+            }
+            _ => return serde_saphyr::UserMessageFormatter.format_message(err),
+        };
+        std::borrow::Cow::Owned(text)
+    }
+}
+
+/// A node as serde names it in `invalid type: ...` (`string "latest"`, `integer `-1``,
+/// `sequence`), from its text as written.
+fn describe(text: &str) -> String {
+    let quoted = |q: char| text.strip_prefix(q).map(|t| t.strip_suffix(q).unwrap_or(t));
+    if text.starts_with('[') {
+        "sequence".to_string()
+    } else if text.starts_with('{') {
+        "mapping".to_string()
+    } else if let Some(inner) = quoted('"').or_else(|| quoted('\'')) {
+        format!("string {inner:?}")
+    } else if ["~", "null", "Null", "NULL"].contains(&text) {
+        "null".to_string()
+    } else if ["true", "True", "TRUE", "false", "False", "FALSE"].contains(&text) {
+        format!("boolean `{text}`")
+    } else if text.parse::<i128>().is_ok() {
+        format!("integer `{text}`")
+    } else if text.bytes().any(|b| b.is_ascii_digit()) && text.parse::<f64>().is_ok() {
+        format!("floating point `{text}`")
+    } else {
+        format!("string {text:?}")
+    }
+}
+
+impl Messages<'_> {
+    /// The source text of the node an error points at (a scalar's text as written, `[` or `{`
+    /// for a flow collection; empty for a block collection), shortened to a line's worth.
+    fn written(&self, err: &serde_saphyr::Error) -> Option<String> {
+        let span = err.location()?.span();
+        let offset = usize::try_from(span.byte_offset()?).ok()?;
+        let len = usize::try_from(span.byte_len()?).ok()?;
+        let text = self.doc.get(offset..offset.checked_add(len)?)?;
+        let text = text.lines().next().unwrap_or("");
+        if text.is_empty() {
+            return None;
+        }
+        Some(match text.char_indices().nth(60) {
+            Some((cut, _)) => format!("{}...", &text[..cut]),
+            None => text.to_string(),
+        })
+    }
+
+    /// An empty span is an empty value (null; the span sits at its key's `:`) or a block
+    /// collection (the span sits at its first entry). Such a collection is the other kind than
+    /// the one expected; where a scalar was expected, a `- ` before the entry makes it a sequence.
+    fn unwritten(&self, err: &serde_saphyr::Error, expected: &str) -> &'static str {
+        let Some(offset) = err
+            .location()
+            .and_then(|l| l.span().byte_offset())
+            .and_then(|o| usize::try_from(o).ok())
+            .filter(|&o| self.doc.is_char_boundary(o))
+        else {
+            return "sequence or mapping";
+        };
+        let (before, after) = self.doc.split_at(offset);
+        let line_start = before.rsplit('\n').next().unwrap_or("");
+        let rest = after.lines().next().unwrap_or("").trim_start();
+        if rest.is_empty() || rest.starts_with(':') || rest.starts_with('#') {
+            return "null";
+        }
+        match expected {
+            "mapping start" => "sequence",
+            "sequence start" => "mapping",
+            _ if line_start.trim_end().ends_with('-') => "sequence",
+            _ => "mapping",
+        }
+    }
+}
+
+/// No "at line L, column C" suffixes: the location is already the message's
+/// `file:line:column:` prefix.
+struct NoLocation;
+
+impl serde_saphyr::localizer::Localizer for NoLocation {
+    fn attach_location<'a>(
+        &self,
+        base: std::borrow::Cow<'a, str>,
+        _: serde_saphyr::Location,
+    ) -> std::borrow::Cow<'a, str> {
+        base
+    }
+
+    fn alias_used_at(&self, _: serde_saphyr::Location) -> String {
+        String::new()
     }
 }
 
@@ -362,5 +686,144 @@ mod tests {
         assert!(errors[0]
             .to_string()
             .contains("metadata.namespace is missing"));
+    }
+
+    const ACCESS: &str = "apiVersion: dataproducts.io/v1alpha1\nkind: DataProductAccess\nmetadata: {name: a, namespace: m}\n";
+    const PRODUCT: &str = "apiVersion: dataproducts.io/v1alpha1\nkind: DataProduct\nmetadata: {name: a, namespace: m}\nspec:\n  domain: d\n  template: t\n  outputs:\n  - name: x\n";
+
+    fn messages(text: &str) -> Vec<String> {
+        load(text).1.iter().map(|e| e.to_string()).collect()
+    }
+
+    /// The location comes from the parser's structured one, shifted to the document's first
+    /// line, so a document after others still points at its own line; wording is serde's.
+    #[test]
+    fn errors_name_file_line_column_and_field_in_later_documents() {
+        let other = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n---\n";
+        let text = format!("{other}{PRODUCT}    version: latest\n");
+        assert_eq!(
+            messages(&text),
+            ["f.yaml:13:14: spec.outputs[0].version: invalid type: string \"latest\", expected u32"]
+        );
+        let text = format!("{other}{PRODUCT}    version: -1\n");
+        assert_eq!(
+            messages(&text),
+            ["f.yaml:13:14: spec.outputs[0].version: invalid value: integer `-1`, expected u32"]
+        );
+        let text = format!("{other}{ACCESS}spec:\n  product:\n  - x\n");
+        assert_eq!(
+            messages(&text),
+            ["f.yaml:10:5: spec.product: invalid type: sequence, expected a string, number or boolean"]
+        );
+        let text = format!("{other}{ACCESS}spec: text\n");
+        assert_eq!(
+            messages(&text),
+            ["f.yaml:8:7: spec: invalid type: string \"text\", expected a mapping"]
+        );
+        let text = format!("{other}{ACCESS}spec:\n  product: x/y\n  consumer: {{product: m/p}}\n  product: again\n");
+        assert_eq!(
+            messages(&text),
+            ["f.yaml:11:3: spec: duplicate mapping key `product` is not allowed here"]
+        );
+        // A syntax error: the message carries no document-relative "at line" of its own.
+        let text = format!("{other}{ACCESS}spec: {{product: x/y\n\n");
+        let msgs = messages(&text);
+        assert_eq!(msgs.len(), 1);
+        assert!(msgs[0].starts_with("f.yaml:"), "{msgs:?}");
+        assert!(!msgs[0].contains(" line "), "{msgs:?}");
+    }
+
+    /// serde-saphyr 2 reads an empty value or `~` as null and null is not an empty list or
+    /// string (serde_yaml read `outputs:` as [] and `purpose: ~` as the text "~"): the message
+    /// says which field, and what to write instead is plain from it.
+    #[test]
+    fn null_where_a_value_is_needed_names_the_field() {
+        let text =
+            format!("{ACCESS}spec:\n  product: x/y\n  outputs:\n  consumer: {{product: m/p}}\n");
+        assert_eq!(
+            messages(&text),
+            ["f.yaml:6:10: spec.outputs: invalid type: null, expected a sequence"]
+        );
+        let text = format!("{ACCESS}spec:\n  product: ~\n");
+        assert_eq!(
+            messages(&text),
+            ["f.yaml:5:12: spec.product: invalid type: null, expected a string"]
+        );
+    }
+
+    /// Deep nesting and alias bombs stop at the parser's budget with a message, in ours and in
+    /// someone else's documents alike.
+    #[test]
+    fn deep_nesting_and_billion_laughs_are_messages() {
+        let deep_flow = format!("{ACCESS}spec: {}{}\n", "[".repeat(500), "]".repeat(500));
+        let mut deep_block = format!("{ACCESS}spec:\n");
+        for depth in 1..=100 {
+            deep_block.push_str(&format!("{}k{depth}:\n", "  ".repeat(depth)));
+        }
+        deep_block.push_str(&format!("{}x\n", "  ".repeat(101)));
+        let mut laughs =
+            "apiVersion: v1\nkind: ConfigMap\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n".to_string();
+        for i in 1..10 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            laughs.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        for text in [deep_flow, deep_block, laughs] {
+            let msgs = messages(&text);
+            assert_eq!(msgs.len(), 1, "{msgs:?}");
+            assert!(msgs[0].starts_with("f.yaml:"), "{msgs:?}");
+        }
+        let msgs = messages(&format!("{ACCESS}x: &a [1]\ny: [*a, *a]\n"));
+        assert!(msgs[0].contains("unknown field `x`"), "{msgs:?}");
+    }
+
+    /// Only apiVersion and kind of someone else's document are read: tags, composite keys,
+    /// `.nan` and YAML 1.1 spellings are not errors.
+    #[test]
+    fn other_documents_are_skipped_whatever_they_hold() {
+        let text = "AWSTemplateFormatVersion: \"2010-09-09\"\nResources:\n  B:\n    Type: AWS::S3::Bucket\n    Name: !Sub \"${AWS::StackName}-x\"\n  Out: !GetAtt B.Arn\n  n: .nan\n  [1, 2]: composite\n  1: int\n---\napiVersion: v1\nkind: ConfigMap\ndata: {enabled: yes, \"on\": off}\n";
+        let (out, errors) = load(text);
+        assert!(out.is_empty() && errors.is_empty(), "{errors:?}");
+    }
+
+    /// As with serde_yaml, only true/false are booleans where the type does not say (a
+    /// template's extraResources), and dates and numbers written as strings stay strings.
+    #[test]
+    fn untyped_values_read_as_yaml_1_2() {
+        let v: serde_json::Value = serde_saphyr::from_str_with_options(
+            "a: yes\nb: on\nc: \"1\"\nd: 2027-06-30\ne: true\n",
+            yaml_options(),
+        )
+        .unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"a": "yes", "b": "on", "c": "1", "d": "2027-06-30", "e": true})
+        );
+    }
+
+    /// What dpctl writes reads back the same, also for a YAML 1.1 reader such as kubectl's:
+    /// strings it could take for a date, number or boolean are quoted, multi-line strings are
+    /// blocks and a long line stays one line.
+    #[test]
+    fn yaml_output_reads_back_and_quotes_what_kubectl_could_misread() {
+        let long = "word ".repeat(40).trim_end().to_string();
+        let value = serde_json::json!({
+            "expires": "2027-06-30",
+            "enabled": "yes",
+            "count": "1",
+            "cidr": "::/0",
+            "empty": "",
+            "script": "set -e\n\tindented\n  more\n",
+            "long": long,
+            "list": [],
+        });
+        let text = to_yaml(&value).unwrap();
+        assert!(text.contains("expires: \"2027-06-30\"\n"), "{text}");
+        assert!(text.contains("enabled: \"yes\"\n"), "{text}");
+        assert!(text.contains("count: \"1\"\n"), "{text}");
+        assert!(text.contains("script: |\n"), "{text}");
+        assert!(text.contains(&format!("long: {long}\n")), "{text}");
+        let back: serde_json::Value =
+            serde_saphyr::from_str_with_options(&text, yaml_options()).unwrap();
+        assert_eq!(back, value);
     }
 }

@@ -182,7 +182,7 @@ pub fn project(live: &Value, desired: &Value) -> Value {
 }
 
 fn yaml<T: serde::Serialize>(v: &T) -> String {
-    serde_yaml::to_string(v).unwrap_or_default()
+    crate::api::load::to_yaml(v).unwrap_or_default()
 }
 
 fn unified(old: &str, new: &str) -> String {

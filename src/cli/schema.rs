@@ -247,7 +247,6 @@ fn to_json_schema(node: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde::Deserialize;
 
     /// A small JSON Schema checker covering the keywords the generated schemas use for shape:
     /// type, const, enum, properties, required, additionalProperties, items, anyOf. Errors are
@@ -370,9 +369,12 @@ mod tests {
         let mut docs = Vec::new();
         for file in files {
             let text = std::fs::read_to_string(&file).unwrap();
-            for de in serde_yaml::Deserializer::from_str(&text) {
-                let doc = serde_yaml::Value::deserialize(de).unwrap();
-                let doc: Value = serde_json::to_value(doc).unwrap();
+            for doc in serde_saphyr::from_multiple_with_options::<Value>(
+                &text,
+                crate::api::load::yaml_options(),
+            )
+            .unwrap()
+            {
                 let ours = doc["apiVersion"]
                     .as_str()
                     .is_some_and(|v| v.starts_with("dataproducts.io/"));

@@ -317,7 +317,7 @@ pub fn to_yaml<T: Serialize>(docs: &[T]) -> String {
     let mut out = String::new();
     for d in docs {
         out.push_str("---\n");
-        out.push_str(&serde_yaml::to_string(d).unwrap_or_default());
+        out.push_str(&crate::api::load::to_yaml(d).unwrap_or_default());
     }
     out
 }
