@@ -451,6 +451,27 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn server_fields_do_not_count_as_differences() {
+        let live = json!({
+            "metadata": {"name": "a", "uid": "x", "resourceVersion": "7", "generation": 2,
+                "creationTimestamp": "2026-12-01T00:00:00Z", "managedFields": [{"manager": "m"}],
+                "labels": {"l": "1"}},
+            "spec": {"a": 1}, "status": {"active": []},
+        });
+        let answer = json!({
+            "metadata": {"name": "a", "uid": "x", "resourceVersion": "8", "generation": 3,
+                "managedFields": [], "labels": {"l": "1"}},
+            "spec": {"a": 1},
+        });
+        assert_eq!(
+            without_server_fields(live.clone()),
+            without_server_fields(answer)
+        );
+        let changed = json!({"metadata": {"name": "a", "labels": {"l": "2"}}, "spec": {"a": 1}});
+        assert_ne!(without_server_fields(live), without_server_fields(changed));
+    }
+
+    #[test]
     fn projection_keeps_only_planned_fields() {
         let live = json!({"metadata": {"name": "a", "uid": "x"}, "spec": {"a": 1, "b": 2}});
         let desired = json!({"metadata": {"name": "a"}, "spec": {"a": 3}});
