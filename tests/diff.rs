@@ -195,6 +195,7 @@ async fn diff_right_after_the_operator_applied_shows_nothing() {
     // reported bug, which --offline keeps by design).
     assert_eq!((code, err.as_str()), (1, ""), "{out}");
     assert!(out.contains("~ CronJob"), "{out}");
+    assert!(out.contains("DP_INPUT_EVENTS_LOCATION"), "{out}");
     assert!(
         out.contains("# DataProduct messaging/conversations"),
         "{out}"
