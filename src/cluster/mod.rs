@@ -4,6 +4,7 @@
 
 pub mod compare;
 pub mod kinds;
+pub mod world;
 
 use kube::api::{Api, DynamicObject};
 use kube::core::{ApiResource, GroupVersionKind};

@@ -580,10 +580,13 @@ impl Store {
                 o.remove("status");
             }
         }
+        // An apply owns only the fields it sent; the server's defaults belong to no manager
+        // (so a later apply without them keeps them).
+        let applied_tree = (operation == "Apply").then(|| fields_of_body(&body));
         if r.is_namespace() {
             namespace_defaults(&mut body, &name);
         }
-        let tree = fields_of_body(&body);
+        let tree = applied_tree.unwrap_or_else(|| fields_of_body(&body));
         let now = now_rfc3339();
         let uid = self.next_uid();
         set_meta(&mut body, "uid", Value::String(uid));
