@@ -473,10 +473,13 @@ impl Aws {
                     access.fail(&e);
                 }
             }
-            None if !active.is_empty() => access.fail(&GrantError::Failed(format!(
-                "{} grants wait for the product's Glue database",
-                active.len()
-            ))),
+            None if !active.is_empty() => access.fail(&GrantError::Failed(
+                format!(
+                    "{} grants wait for the product's Glue database",
+                    active.len()
+                )
+                .into(),
+            )),
             None => {}
         }
         let mut ok = match planned.role {
@@ -570,9 +573,10 @@ impl Aws {
                         state.tags = desired.tags.clone();
                         Ok(state)
                     }
-                    _ => Err(CatalogError::Transient(format!(
-                        "Glue database {name} is not visible yet after its creation"
-                    ))),
+                    _ => Err(CatalogError::Transient(
+                        format!("Glue database {name} is not visible yet after its creation")
+                            .into(),
+                    )),
                 }
             }
         }

@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
-use kube::runtime::finalizer::{finalizer, Event as Finalizer};
+use kube::runtime::finalizer::{finalizer, Error as FinalizerError, Event as Finalizer};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tracing::{info, info_span, warn, Instrument};
 
 use super::apply::{self, ApplyError, MANAGER};
-use super::cloud::{CloudOutcome, Due};
+use super::cloud::{CloudError, CloudOutcome, Due};
 use super::context::Context;
 use super::status::{self, Check};
 use crate::api::{
@@ -32,12 +32,16 @@ pub enum Error {
     Apply(#[from] ApplyError),
     #[error("writing status: {0}")]
     Status(#[source] kube::Error),
+    /// A Kubernetes delete of the cleanup that is retried (server error, network failure).
     #[error("cleanup: {0}")]
-    Cleanup(String),
+    Cleanup(#[source] ApplyError),
+    /// The AWS step left something to retry.
     #[error("AWS: {0}")]
-    Cloud(String),
+    Cloud(#[source] CloudError),
+    /// The finalizer helper itself failed (adding or removing the finalizer); boxed because it
+    /// is generic over this very type.
     #[error("finalizer: {0}")]
-    Finalizer(String),
+    Finalizer(#[source] Box<FinalizerError<Error>>),
 }
 
 impl Error {
@@ -83,9 +87,8 @@ pub async fn reconcile(product: Arc<DataProduct>, ctx: Arc<Context>) -> Result<A
     .instrument(span)
     .await
     .map_err(|e| match e {
-        kube::runtime::finalizer::Error::ApplyFailed(e)
-        | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
-        other => Error::Finalizer(other.to_string()),
+        FinalizerError::ApplyFailed(e) | FinalizerError::CleanupFailed(e) => e,
+        other => Error::Finalizer(Box::new(other)),
     });
     ctx.metrics
         .reconcile_duration
@@ -284,9 +287,7 @@ async fn apply_product(product: &DataProduct, ctx: &Context) -> Result<Action, E
     });
     write_status(product, ctx, &previous, next, event).await?;
     if cloud.transient {
-        return Err(Error::Cloud(
-            "a retryable AWS failure remains; see the product's conditions".into(),
-        ));
+        return Err(Error::Cloud(CloudError::ensure(&cloud)));
     }
     Ok(Action::requeue(
         ctx.settings.resync.min(ctx.settings.aws_resync),
@@ -448,7 +449,9 @@ async fn cleanup_product(product: &DataProduct, ctx: &Context) -> Result<Action,
                     .await;
                 if !report.done {
                     if report.transient {
-                        return Err(Error::Cloud(report.message));
+                        return Err(Error::Cloud(CloudError::Cleanup {
+                            remains: report.message,
+                        }));
                     }
                     publish(
                         ctx,
@@ -535,14 +538,13 @@ fn owned_namespaces(ctx: &Context, product: &str) -> Vec<crate::api::InventoryEn
 /// namespaces included: the cleanup of a product whose spec cannot be read, so it has no plan.
 pub async fn cleanup_by_labels(ctx: &Context, namespace: &str, name: &str) -> Result<(), Error> {
     let key = format!("{namespace}/{name}");
-    let cleanup = |e: ApplyError| Error::Cleanup(e.to_string());
     apply::prune(ctx, namespace, name, &[], &[], true)
         .await
-        .map_err(cleanup)?;
+        .map_err(Error::Cleanup)?;
     for k in owned_namespaces(ctx, &key) {
         apply::delete_if_owned(ctx, &key, &k)
             .await
-            .map_err(cleanup)?;
+            .map_err(Error::Cleanup)?;
     }
     ctx.metrics.set_phase(&key, None);
     ctx.written.forget(&key);
@@ -562,7 +564,7 @@ async fn tolerate(ctx: &Context, product: &DataProduct, e: ApplyError) -> Result
         ApplyError::Conflict { .. } | ApplyError::UnknownKind(_) => false,
     };
     if retry {
-        return Err(Error::Cleanup(e.to_string()));
+        return Err(Error::Cleanup(e));
     }
     publish(
         ctx,
