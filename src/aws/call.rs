@@ -285,6 +285,22 @@ where
     }
 }
 
+/// What lies under a step's `Transient` or `Failed` error: the failed call itself, or what the
+/// step found wrong between calls.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Cause {
+    #[error(transparent)]
+    Call(#[from] CallError),
+    #[error("{0}")]
+    Found(String),
+}
+
+impl From<String> for Cause {
+    fn from(s: String) -> Cause {
+        Cause::Found(s)
+    }
+}
+
 /// How a step failed, common to every step's error enum.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Problem {
@@ -323,10 +339,10 @@ macro_rules! step_error {
             AccessDenied { action: String, resource: String, message: String },
             /// Throttling, 5xx, timeouts: retried with backoff.
             #[error("{0} (will retry)")]
-            Transient(String),
+            Transient(#[source] $crate::aws::call::Cause),
             /// Anything else.
             #[error("{0}")]
-            Failed(String),
+            Failed(#[source] $crate::aws::call::Cause),
         }
 
         impl From<$crate::aws::call::CallError> for $name {
@@ -340,8 +356,8 @@ macro_rules! step_error {
                     },
                     // A sub-resource that vanished between two calls, or a name taken by a
                     // concurrent create: the next attempt sees the new state.
-                    Fault::Transient | Fault::NotFound | Fault::AlreadyExists => $name::Transient(e.to_string()),
-                    Fault::Other => $name::Failed(e.to_string()),
+                    Fault::Transient | Fault::NotFound | Fault::AlreadyExists => $name::Transient(e.into()),
+                    Fault::Other => $name::Failed(e.into()),
                 }
             }
         }

@@ -546,7 +546,7 @@ impl Grants<'_> {
                     "ResourceNumberLimitExceededException",
                 ]) =>
             {
-                Err(GrantError::Transient(e.to_string()))
+                Err(GrantError::Transient(e.into()))
             }
             Err(e) => Err(e.into()),
         }

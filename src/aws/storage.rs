@@ -647,9 +647,9 @@ impl Storage<'_> {
             Err(e) if e.code_in(&["BucketNotEmpty"]) && !force => Ok(Deletion::Retained(format!(
                 "S3 bucket {name} received objects while being deleted: kept with its data"
             ))),
-            Err(e) if e.code_in(&["BucketNotEmpty"]) => Err(StorageError::Transient(format!(
-                "S3 bucket {name} received objects while being emptied"
-            ))),
+            Err(e) if e.code_in(&["BucketNotEmpty"]) => Err(StorageError::Transient(
+                format!("S3 bucket {name} received objects while being emptied").into(),
+            )),
             Err(e) => Err(e.into()),
         }
     }
@@ -686,12 +686,15 @@ impl Storage<'_> {
                     )
                     .await?;
                 if let Some(err) = out.errors().first() {
-                    return Err(StorageError::Failed(format!(
-                        "{action} on {name}/{}: {}: {}",
-                        err.key().unwrap_or_default(),
-                        err.code().unwrap_or_default(),
-                        err.message().unwrap_or_default()
-                    )));
+                    return Err(StorageError::Failed(
+                        format!(
+                            "{action} on {name}/{}: {}: {}",
+                            err.key().unwrap_or_default(),
+                            err.code().unwrap_or_default(),
+                            err.message().unwrap_or_default()
+                        )
+                        .into(),
+                    ));
                 }
             }
             match page.next {

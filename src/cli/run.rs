@@ -72,32 +72,73 @@ pub fn duration(s: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("\"{s}\" is not a duration such as 30s, 5m or 1h"))
 }
 
+/// Why no Kubernetes client could be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The explicit kubeconfig cannot be read or used.
+    #[error("{}: {source}", path.display())]
+    Kubeconfig {
+        path: PathBuf,
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+    /// Neither in-cluster configuration nor ~/.kube/config.
+    #[error("no Kubernetes configuration found: {0}")]
+    Infer(#[source] kube::config::InferConfigError),
+    /// The configuration does not make a client (TLS, proxy).
+    #[error("{0}")]
+    Client(#[source] kube::Error),
+}
+
+/// The commands that report errors as text (`dpctl diff`, `dpctl loadtest`) take it as such.
+impl From<ConnectError> for String {
+    fn from(e: ConnectError) -> String {
+        e.to_string()
+    }
+}
+
+/// The async runtime could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the async runtime: {0}")]
+pub struct RuntimeError(#[source] std::io::Error);
+
+/// Why `dpctl run` stopped with an error.
+#[derive(Debug, thiserror::Error)]
+enum ExecuteError {
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error(transparent)]
+    Run(#[from] crate::operator::run::RunError),
+}
+
 /// Builds a client from an explicit kubeconfig, or infers one (in-cluster, then ~/.kube/config).
-pub async fn client(kubeconfig: Option<&PathBuf>) -> Result<Client, String> {
-    Client::try_from(kube_config(kubeconfig).await?).map_err(|e| e.to_string())
+pub async fn client(kubeconfig: Option<&PathBuf>) -> Result<Client, ConnectError> {
+    Client::try_from(kube_config(kubeconfig).await?).map_err(ConnectError::Client)
 }
 
 /// The connection settings from an explicit kubeconfig, or inferred (in-cluster, then
 /// ~/.kube/config).
-pub async fn kube_config(kubeconfig: Option<&PathBuf>) -> Result<Config, String> {
+pub async fn kube_config(kubeconfig: Option<&PathBuf>) -> Result<Config, ConnectError> {
     Ok(match kubeconfig {
         Some(path) => {
-            let kc = Kubeconfig::read_from(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let at = |source| ConnectError::Kubeconfig {
+                path: path.clone(),
+                source,
+            };
+            let kc = Kubeconfig::read_from(path).map_err(at)?;
             Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
                 .await
-                .map_err(|e| format!("{}: {e}", path.display()))?
+                .map_err(at)?
         }
-        None => Config::infer()
-            .await
-            .map_err(|e| format!("no Kubernetes configuration found: {e}"))?,
+        None => Config::infer().await.map_err(ConnectError::Infer)?,
     })
 }
 
-pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
+pub fn runtime() -> Result<tokio::runtime::Runtime, RuntimeError> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))
+        .map_err(RuntimeError)
 }
 
 pub fn execute(args: &RunArgs, err: &mut dyn std::io::Write) -> u8 {
@@ -136,9 +177,8 @@ pub fn execute(args: &RunArgs, err: &mut dyn std::io::Write) -> u8 {
     };
     let result = rt.block_on(async {
         let kube = kube_config(args.kubeconfig.as_ref()).await?;
-        start(kube, config, signal())
-            .await
-            .map_err(|e| e.to_string())
+        start(kube, config, signal()).await?;
+        Ok::<(), ExecuteError>(())
     });
     // Whatever is still running (a DNS lookup on a blocking thread, say) must not delay the exit.
     rt.shutdown_timeout(Duration::from_millis(200));

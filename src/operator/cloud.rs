@@ -59,6 +59,40 @@ impl CloudOutcome {
     }
 }
 
+/// Why the AWS step fails a reconcile (so it backs off and retries): what remains to be done.
+/// The underlying AWS errors are the messages of the conditions (and of the cleanup report),
+/// which is where users read them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CloudError {
+    /// Ensure left a retryable failure in these conditions.
+    #[error("a retryable AWS failure remains{}; see the product's conditions", in_conditions(.conditions))]
+    Ensure { conditions: Vec<&'static str> },
+    /// Cleanup left a retryable failure; `remains` is the cleanup report.
+    #[error("{remains}")]
+    Cleanup { remains: String },
+}
+
+fn in_conditions(conditions: &[&str]) -> String {
+    if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" in {}", conditions.join(", "))
+    }
+}
+
+impl CloudError {
+    /// The error of an ensure whose outcome is transient: the AWS conditions not yet True.
+    pub fn ensure(outcome: &CloudOutcome) -> CloudError {
+        CloudError::Ensure {
+            conditions: [&outcome.storage, &outcome.catalog, &outcome.access]
+                .into_iter()
+                .filter(|c| c.ok != Some(true))
+                .map(|c| c.type_)
+                .collect(),
+        }
+    }
+}
+
 /// Reason of an AWS condition whose last attempt failed in a way that is retried.
 pub const RETRYING: &str = "Retrying";
 
@@ -127,16 +161,14 @@ impl Cloud {
     pub async fn new(
         config: CloudConfig,
         metrics: std::sync::Arc<super::telemetry::Metrics>,
-    ) -> Result<Cloud, String> {
+    ) -> Result<Cloud, crate::aws::AwsError> {
         let settings = crate::aws::AwsSettings {
             region_override: config.region_override.clone(),
             retry_mode: config.retry_mode,
             endpoint_url: config.endpoint_url.clone(),
             ..crate::aws::AwsSettings::default()
         };
-        let aws = crate::aws::Aws::new(settings)
-            .await
-            .map_err(|e| e.to_string())?;
+        let aws = crate::aws::Aws::new(settings).await?;
         Ok(Cloud {
             aws,
             config,

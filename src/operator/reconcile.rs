@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
-use kube::runtime::finalizer::{finalizer, Event as Finalizer};
+use kube::runtime::finalizer::{finalizer, Error as FinalizerError, Event as Finalizer};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tracing::{info, info_span, warn, Instrument};
 
 use super::apply::{self, ApplyError, MANAGER};
-use super::cloud::{CloudOutcome, Due};
+use super::cloud::{CloudError, CloudOutcome, Due};
 use super::context::Context;
 use super::status::{self, Check};
 use crate::api::{
@@ -32,12 +32,16 @@ pub enum Error {
     Apply(#[from] ApplyError),
     #[error("writing status: {0}")]
     Status(#[source] kube::Error),
+    /// A Kubernetes delete of the cleanup that is retried (server error, network failure).
     #[error("cleanup: {0}")]
-    Cleanup(String),
+    Cleanup(#[source] ApplyError),
+    /// The AWS step left something to retry.
     #[error("AWS: {0}")]
-    Cloud(String),
+    Cloud(#[source] CloudError),
+    /// The finalizer helper itself failed (adding or removing the finalizer); boxed because it
+    /// is generic over this very type.
     #[error("finalizer: {0}")]
-    Finalizer(String),
+    Finalizer(#[source] Box<FinalizerError<Error>>),
 }
 
 impl Error {
@@ -83,9 +87,8 @@ pub async fn reconcile(product: Arc<DataProduct>, ctx: Arc<Context>) -> Result<A
     .instrument(span)
     .await
     .map_err(|e| match e {
-        kube::runtime::finalizer::Error::ApplyFailed(e)
-        | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
-        other => Error::Finalizer(other.to_string()),
+        FinalizerError::ApplyFailed(e) | FinalizerError::CleanupFailed(e) => e,
+        other => Error::Finalizer(Box::new(other)),
     });
     ctx.metrics
         .reconcile_duration
@@ -139,10 +142,45 @@ fn evaluate(product: &DataProduct, ctx: &Context) -> Result<Plan, Refusal> {
     evaluate::evaluate(product, &world_for(product, ctx), &facts)
 }
 
+/// What a step hands on: its result to the next step, or the reconcile's end.
+enum Step<T> {
+    Next(T),
+    Done(Action),
+}
+
+/// Apply, as a chain of steps: evaluate → apply Kubernetes → prune → AWS progress → AWS →
+/// final status. Every status comes from [`StatusBuilder`].
 async fn apply_product(product: &DataProduct, ctx: &Context) -> Result<Action, Error> {
-    let generation = product.metadata.generation;
-    // While the cache has not seen our last status write, that write is the previous status:
-    // otherwise its transition times would be stamped again and the same status written twice.
+    let previous = previous_status(product, ctx);
+    let build = StatusBuilder {
+        product,
+        previous: &previous,
+        ctx,
+    };
+    let plan = match evaluate(product, ctx) {
+        Ok(p) => p,
+        Err(refusal) => return refuse(&build, &refusal).await,
+    };
+    let key = key_of(product);
+    let mut checks = vec![Check::new(
+        status::VALID,
+        Some(true),
+        "Valid",
+        "the product follows every governance rule",
+    )];
+    let outcome = match apply_kubernetes(&build, &key, &plan, &checks).await? {
+        Step::Next(o) => o,
+        Step::Done(action) => return Ok(action),
+    };
+    checks.push(prune(&build, &plan, &outcome).await?);
+    let cloud = ensure_cloud(&build, &key, &plan, &checks, &outcome).await?;
+    finish(&build, &plan, &checks, &cloud, &outcome).await
+}
+
+/// The status the reconcile starts from. While the cache has not seen our last status write,
+/// that write is the previous status: otherwise its transition times would be stamped again
+/// and the same status written twice.
+fn previous_status(product: &DataProduct, ctx: &Context) -> DataProductStatus {
     let unseen = ctx.written.unseen(
         &key_of(product),
         product.metadata.resource_version.as_deref(),
@@ -151,207 +189,271 @@ async fn apply_product(product: &DataProduct, ctx: &Context) -> Result<Action, E
         // The cache has caught up (or someone else wrote): nothing to remember any more.
         ctx.written.forget(&key_of(product));
     }
-    let previous = unseen
+    unseen
         .or_else(|| product.status.clone())
-        .unwrap_or_default();
-    let plan = match evaluate(product, ctx) {
-        Ok(p) => p,
-        Err(refusal) => {
-            // Nothing is created or changed; the product waits for its spec (or the template,
-            // or its namespace) to change, which the watches report.
-            let reason = refusal.reason;
-            let message = refusal.message();
-            let valid = Check::new(status::VALID, Some(false), reason, message.clone());
-            let ready = Check::new(status::READY, Some(false), reason, message.clone());
-            let stalled = status::kstatus(Phase::Invalid, &ready);
-            let mut next = previous.clone();
-            next.observed_generation = generation;
-            next.phase = Some(Phase::Invalid);
-            let all: Vec<Check> = [ready, valid].into_iter().chain(stalled).collect();
-            next.conditions = status::merge(
-                &previous.conditions,
-                status::conditions(&previous.conditions, &all, generation, ctx.now()),
-            );
-            let event = if reason == "BreakingChange" {
-                "BreakingChange"
-            } else {
-                "GovernanceViolation"
-            };
-            write_status(
-                product,
-                ctx,
-                &previous,
-                next,
-                Some((EventType::Warning, event, message)),
-            )
-            .await?;
-            return Ok(Action::await_change());
-        }
+        .unwrap_or_default()
+}
+
+/// Evaluation refused the product: nothing is created or changed; the product waits for its
+/// spec (or the template, or its namespace) to change, which the watches report.
+async fn refuse(build: &StatusBuilder<'_>, refusal: &Refusal) -> Result<Action, Error> {
+    let message = refusal.message();
+    let next = build.invalid(refusal.reason, &message);
+    let event = if refusal.reason == "BreakingChange" {
+        "BreakingChange"
+    } else {
+        "GovernanceViolation"
     };
-    let key = key_of(product);
-    let names = &plan.names;
-    let applied = apply::apply(ctx, &key, &plan.kubernetes).await;
-    let mut checks = vec![Check::new(
-        status::VALID,
-        Some(true),
-        "Valid",
-        "the product follows every governance rule",
-    )];
-    let outcome = match applied {
-        Ok(o) => o,
-        Err(e) => {
-            let conflict = e.is_conflict();
-            let reason = if conflict { "Conflict" } else { "ApplyFailed" };
-            checks.push(Check::new(
-                status::NAMESPACE_READY,
-                Some(false),
-                reason,
-                e.to_string(),
-            ));
-            let ready = status::ready(&checks);
-            let mut next = previous.clone();
-            next.observed_generation = generation;
-            let phase = status::phase(true, &ready, false);
-            next.phase = Some(phase);
-            let kstatus = status::kstatus(phase, &ready);
-            let mut all = vec![ready];
-            all.extend(checks);
-            all.extend(kstatus);
-            next.conditions = status::merge(
-                &previous.conditions,
-                status::conditions(&previous.conditions, &all, generation, ctx.now()),
-            );
-            let event = conflict.then(|| (EventType::Warning, "Conflict", e.to_string()));
-            write_status(product, ctx, &previous, next, event).await?;
-            // A conflict waits for the other owner to let go, a rejected object for a change of
-            // spec or template; the periodic resync retries both. Other failures back off.
-            return if conflict || e.is_rejection() {
-                Ok(Action::requeue(ctx.settings.resync))
-            } else {
-                Err(Error::Apply(e))
-            };
-        }
+    build
+        .write(next, Some((EventType::Warning, event, message)))
+        .await?;
+    Ok(Action::await_change())
+}
+
+/// Applies the Kubernetes objects; a failure is reported in the status and either waits (a
+/// conflict, a rejected object) or backs off.
+async fn apply_kubernetes(
+    build: &StatusBuilder<'_>,
+    key: &str,
+    plan: &Plan,
+    checks: &[Check],
+) -> Result<Step<apply::ApplyOutcome>, Error> {
+    let e = match apply::apply(build.ctx, key, &plan.kubernetes).await {
+        Ok(o) => return Ok(Step::Next(o)),
+        Err(e) => e,
     };
-    let (product_ns, product_name) = (product.namespace().unwrap_or_default(), product.name_any());
-    // Pruning works from the recorded inventory, so its cost is the product's own object count.
-    // The label scan of every cached child is left to cleanup, where the namespace goes anyway.
+    let conflict = e.is_conflict();
+    let reason = if conflict { "Conflict" } else { "ApplyFailed" };
+    let failed = Check::new(status::NAMESPACE_READY, Some(false), reason, e.to_string());
+    let next = build.apply_failed(checks, failed);
+    let event = conflict.then(|| (EventType::Warning, "Conflict", e.to_string()));
+    build.write(next, event).await?;
+    // A conflict waits for the other owner to let go, a rejected object for a change of spec or
+    // template; the periodic resync retries both. Other failures back off.
+    if conflict || e.is_rejection() {
+        Ok(Step::Done(Action::requeue(build.ctx.settings.resync)))
+    } else {
+        Err(Error::Apply(e))
+    }
+}
+
+/// Removes what the product applied before and no longer plans. Pruning works from the
+/// recorded inventory, so its cost is the product's own object count; the label scan of every
+/// cached child is left to cleanup, where the namespace goes anyway.
+async fn prune(
+    build: &StatusBuilder<'_>,
+    plan: &Plan,
+    outcome: &apply::ApplyOutcome,
+) -> Result<Check, Error> {
+    let product = build.product;
     apply::prune(
-        ctx,
-        &product_ns,
-        &product_name,
-        &previous.inventory,
+        build.ctx,
+        &product.namespace().unwrap_or_default(),
+        &product.name_any(),
+        &build.previous.inventory,
         &outcome.inventory,
         false,
     )
     .await?;
-    checks.push(Check::new(
+    Ok(Check::new(
         status::NAMESPACE_READY,
         Some(true),
         "Provisioned",
-        format!("namespace {} and its policies are applied", names.namespace),
-    ));
+        format!(
+            "namespace {} and its policies are applied",
+            plan.names.namespace
+        ),
+    ))
+}
 
-    let uid = product.uid().unwrap_or_default();
-    let cloud = match &ctx.aws {
-        Some(cloud) => {
-            // Status is the user's only window: before a slow AWS step that does real work,
-            // show that the Kubernetes side is in place and AWS is on its way. A periodic
-            // re-observation of a Ready product shows nothing (and writes nothing).
-            let due = cloud.due(&key, &uid, &plan.aws);
-            let reobserve = due == Due::Resync && previous.phase == Some(Phase::Ready);
-            if due != Due::Fresh && !reobserve {
-                let progress = CloudOutcome::provisioning(&previous.conditions);
-                let (next, _) =
-                    provisioned(product, &previous, &plan, &checks, &progress, &outcome, ctx);
-                write_status(product, ctx, &previous, next, None).await?;
-            }
-            cloud.ensure(&key, &uid, &plan.aws).await
-        }
-        None => CloudOutcome::not_configured(),
+/// The AWS step, after showing its progress when it is about to do real work.
+async fn ensure_cloud(
+    build: &StatusBuilder<'_>,
+    key: &str,
+    plan: &Plan,
+    checks: &[Check],
+    outcome: &apply::ApplyOutcome,
+) -> Result<CloudOutcome, Error> {
+    let Some(cloud) = &build.ctx.aws else {
+        return Ok(CloudOutcome::not_configured());
     };
-    let (next, _) = provisioned(product, &previous, &plan, &checks, &cloud, &outcome, ctx);
+    let uid = build.product.uid().unwrap_or_default();
+    show_progress(
+        build,
+        cloud.due(key, &uid, &plan.aws),
+        plan,
+        checks,
+        outcome,
+    )
+    .await?;
+    Ok(cloud.ensure(key, &uid, &plan.aws).await)
+}
+
+/// Status is the user's only window: before a slow AWS step that does real work, show that the
+/// Kubernetes side is in place and AWS is on its way. A periodic re-observation of a Ready
+/// product shows nothing (and writes nothing).
+async fn show_progress(
+    build: &StatusBuilder<'_>,
+    due: Due,
+    plan: &Plan,
+    checks: &[Check],
+    outcome: &apply::ApplyOutcome,
+) -> Result<(), Error> {
+    let reobserve = due == Due::Resync && build.previous.phase == Some(Phase::Ready);
+    if due == Due::Fresh || reobserve {
+        return Ok(());
+    }
+    let progress = CloudOutcome::provisioning(&build.previous.conditions);
+    let next = build.provisioned(plan, checks, &progress, outcome);
+    build.write(next, None).await
+}
+
+/// The final status, and what comes next: a retryable AWS failure backs off, otherwise the
+/// product is observed again after the resync interval.
+async fn finish(
+    build: &StatusBuilder<'_>,
+    plan: &Plan,
+    checks: &[Check],
+    cloud: &CloudOutcome,
+    outcome: &apply::ApplyOutcome,
+) -> Result<Action, Error> {
+    let next = build.provisioned(plan, checks, cloud, outcome);
     let event = (next.phase == Some(Phase::Ready)).then(|| {
         (
             EventType::Normal,
             "Provisioned",
             format!(
                 "namespace {}, {} Kubernetes objects and {} AWS resources are in place",
-                names.namespace,
+                plan.names.namespace,
                 plan.kubernetes.len(),
                 plan.aws.len()
             ),
         )
     });
-    write_status(product, ctx, &previous, next, event).await?;
+    build.write(next, event).await?;
     if cloud.transient {
-        return Err(Error::Cloud(
-            "a retryable AWS failure remains; see the product's conditions".into(),
-        ));
+        return Err(Error::Cloud(CloudError::ensure(cloud)));
     }
-    Ok(Action::requeue(
-        ctx.settings.resync.min(ctx.settings.aws_resync),
-    ))
+    let settings = &build.ctx.settings;
+    Ok(Action::requeue(settings.resync.min(settings.aws_resync)))
 }
 
-/// The status of a product whose Kubernetes side is applied, with the AWS step's state (done,
-/// failed, or still to come): the one place this status is assembled.
-fn provisioned(
-    product: &DataProduct,
-    previous: &DataProductStatus,
-    plan: &Plan,
-    kubernetes: &[Check],
-    cloud: &CloudOutcome,
-    outcome: &apply::ApplyOutcome,
-    ctx: &Context,
-) -> (DataProductStatus, Check) {
-    let generation = product.metadata.generation;
-    let names = &plan.names;
-    let mut checks = kubernetes.to_vec();
-    checks.push(cloud.storage.clone());
-    checks.push(cloud.catalog.clone());
-    checks.push(Check::new(
-        status::PIPELINES_READY,
-        Some(true),
-        "Scheduled",
-        format!(
-            "{} pipeline(s) scheduled as CronJobs",
-            product.spec.pipelines.len()
-        ),
-    ));
-    checks.push(cloud.access.clone());
-    let ready = status::ready(&checks);
-    let phase = status::phase(true, &ready, false);
-    let mut all = vec![ready.clone()];
-    all.extend(checks);
-    all.extend(status::kstatus(phase, &ready));
+/// The one place the next status of an applied (or refused) product is assembled.
+struct StatusBuilder<'a> {
+    product: &'a DataProduct,
+    previous: &'a DataProductStatus,
+    ctx: &'a Context,
+}
 
-    let aws_ready = ctx.aws.is_some();
-    let tables: Vec<String> = names.tables.iter().map(|(_, t)| t.clone()).collect();
-    let next = DataProductStatus {
-        observed_generation: generation,
-        phase: Some(phase),
-        conditions: status::conditions(&previous.conditions, &all, generation, ctx.now()),
-        namespace: Some(names.namespace.clone()),
-        // While the AWS step runs, what it last reported stays.
-        buckets: if cloud.pending {
-            previous.buckets.clone()
-        } else {
-            cloud.buckets.clone()
-        },
-        catalog: aws_ready.then(|| CatalogStatus {
-            database: names.database.clone(),
-            tables: tables.clone(),
-        }),
-        endpoints: (aws_ready && !tables.is_empty()).then(|| Endpoints {
-            sql: Some(format!(
-                "SELECT * FROM {}.{} LIMIT 10",
-                names.database, tables[0]
-            )),
-        }),
-        outputs: evaluate::published_outputs(&product.spec.outputs, &previous.outputs, ctx.today()),
-        inventory: outcome.inventory.clone(),
-    };
-    (next, ready)
+impl StatusBuilder<'_> {
+    /// Every condition: Ready first, then the checks, then the kstatus conditions of `phase`.
+    fn all(phase: Phase, ready: Check, checks: impl IntoIterator<Item = Check>) -> Vec<Check> {
+        let kstatus = status::kstatus(phase, &ready);
+        std::iter::once(ready)
+            .chain(checks)
+            .chain(kstatus)
+            .collect()
+    }
+
+    /// The previous status with a new phase and these conditions merged into its own: what
+    /// the product reported otherwise (outputs, buckets, other conditions) stays.
+    fn kept(&self, phase: Phase, all: &[Check]) -> DataProductStatus {
+        let generation = self.product.metadata.generation;
+        let previous = &self.previous.conditions;
+        let mut next = self.previous.clone();
+        next.observed_generation = generation;
+        next.phase = Some(phase);
+        next.conditions = status::merge(
+            previous,
+            status::conditions(previous, all, generation, self.ctx.now()),
+        );
+        next
+    }
+
+    /// Refused by evaluation: Invalid, not Valid, not Ready.
+    fn invalid(&self, reason: &str, message: &str) -> DataProductStatus {
+        let valid = Check::new(status::VALID, Some(false), reason, message);
+        let ready = Check::new(status::READY, Some(false), reason, message);
+        self.kept(Phase::Invalid, &Self::all(Phase::Invalid, ready, [valid]))
+    }
+
+    /// The Kubernetes side could not be applied: `failed` is its NamespaceReady condition.
+    fn apply_failed(&self, checks: &[Check], failed: Check) -> DataProductStatus {
+        let mut checks = checks.to_vec();
+        checks.push(failed);
+        let ready = status::ready(&checks);
+        let phase = status::phase(true, &ready, false);
+        self.kept(phase, &Self::all(phase, ready, checks))
+    }
+
+    /// The Kubernetes side is applied, with the AWS step's state (done, failed, or still to
+    /// come).
+    fn provisioned(
+        &self,
+        plan: &Plan,
+        kubernetes: &[Check],
+        cloud: &CloudOutcome,
+        outcome: &apply::ApplyOutcome,
+    ) -> DataProductStatus {
+        let (product, previous, ctx) = (self.product, self.previous, self.ctx);
+        let generation = product.metadata.generation;
+        let names = &plan.names;
+        let mut checks = kubernetes.to_vec();
+        checks.push(cloud.storage.clone());
+        checks.push(cloud.catalog.clone());
+        checks.push(Check::new(
+            status::PIPELINES_READY,
+            Some(true),
+            "Scheduled",
+            format!(
+                "{} pipeline(s) scheduled as CronJobs",
+                product.spec.pipelines.len()
+            ),
+        ));
+        checks.push(cloud.access.clone());
+        let ready = status::ready(&checks);
+        let phase = status::phase(true, &ready, false);
+        let all = Self::all(phase, ready, checks);
+
+        let aws_ready = ctx.aws.is_some();
+        let tables: Vec<String> = names.tables.iter().map(|(_, t)| t.clone()).collect();
+        DataProductStatus {
+            observed_generation: generation,
+            phase: Some(phase),
+            conditions: status::conditions(&previous.conditions, &all, generation, ctx.now()),
+            namespace: Some(names.namespace.clone()),
+            // While the AWS step runs, what it last reported stays.
+            buckets: if cloud.pending {
+                previous.buckets.clone()
+            } else {
+                cloud.buckets.clone()
+            },
+            catalog: aws_ready.then(|| CatalogStatus {
+                database: names.database.clone(),
+                tables: tables.clone(),
+            }),
+            endpoints: (aws_ready && !tables.is_empty()).then(|| Endpoints {
+                sql: Some(format!(
+                    "SELECT * FROM {}.{} LIMIT 10",
+                    names.database, tables[0]
+                )),
+            }),
+            outputs: evaluate::published_outputs(
+                &product.spec.outputs,
+                &previous.outputs,
+                ctx.today(),
+            ),
+            inventory: outcome.inventory.clone(),
+        }
+    }
+
+    async fn write(
+        &self,
+        next: DataProductStatus,
+        event: Option<(EventType, &str, String)>,
+    ) -> Result<(), Error> {
+        write_status(self.product, self.ctx, self.previous, next, event).await
+    }
 }
 
 /// Writes the status when it changed (server-side apply on the status subresource, so fields we
@@ -448,7 +550,9 @@ async fn cleanup_product(product: &DataProduct, ctx: &Context) -> Result<Action,
                     .await;
                 if !report.done {
                     if report.transient {
-                        return Err(Error::Cloud(report.message));
+                        return Err(Error::Cloud(CloudError::Cleanup {
+                            remains: report.message,
+                        }));
                     }
                     publish(
                         ctx,
@@ -535,14 +639,13 @@ fn owned_namespaces(ctx: &Context, product: &str) -> Vec<crate::api::InventoryEn
 /// namespaces included: the cleanup of a product whose spec cannot be read, so it has no plan.
 pub async fn cleanup_by_labels(ctx: &Context, namespace: &str, name: &str) -> Result<(), Error> {
     let key = format!("{namespace}/{name}");
-    let cleanup = |e: ApplyError| Error::Cleanup(e.to_string());
     apply::prune(ctx, namespace, name, &[], &[], true)
         .await
-        .map_err(cleanup)?;
+        .map_err(Error::Cleanup)?;
     for k in owned_namespaces(ctx, &key) {
         apply::delete_if_owned(ctx, &key, &k)
             .await
-            .map_err(cleanup)?;
+            .map_err(Error::Cleanup)?;
     }
     ctx.metrics.set_phase(&key, None);
     ctx.written.forget(&key);
@@ -562,7 +665,7 @@ async fn tolerate(ctx: &Context, product: &DataProduct, e: ApplyError) -> Result
         ApplyError::Conflict { .. } | ApplyError::UnknownKind(_) => false,
     };
     if retry {
-        return Err(Error::Cleanup(e.to_string()));
+        return Err(Error::Cleanup(e));
     }
     publish(
         ctx,

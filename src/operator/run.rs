@@ -49,7 +49,7 @@ pub enum RunError {
         source: std::io::Error,
     },
     #[error("AWS: {0}")]
-    Aws(String),
+    Aws(#[source] crate::aws::AwsError),
     #[error("leadership lost; stopping so another replica can take over")]
     LeadershipLost,
 }

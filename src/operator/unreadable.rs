@@ -208,7 +208,11 @@ async fn product(u: &Unreadable, ctx: &Context) -> Result<(), super::reconcile::
         let patch = json!({"metadata": {"finalizers": rest, "resourceVersion": u.metadata.resource_version}});
         api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
-            .map_err(|e| super::reconcile::Error::Finalizer(e.to_string()))?;
+            .map_err(|e| {
+                super::reconcile::Error::Finalizer(Box::new(
+                    kube::runtime::finalizer::Error::RemoveFinalizer(e),
+                ))
+            })?;
         ctx.metrics.write("finalizer");
         info!(product = %format!("{namespace}/{name}"), "unreadable product released after cleanup by labels");
         return Ok(());
