@@ -221,7 +221,7 @@ pub fn respond(index: &Index, req: &Request) -> Response {
         },
         ["api", "v1", "lineage"] => match lineage_of(index, &params) {
             Ok(g) => json_response(StatusCode::OK, &serde_json::to_value(g).unwrap_or_default()),
-            Err(r) => r,
+            Err((status, message)) => error(status, &message),
         },
         ["openapi.json"] => json_response(StatusCode::OK, &openapi()),
         [""] => html_response(StatusCode::OK, html::list(index, &params)),
@@ -235,16 +235,16 @@ pub fn respond(index: &Index, req: &Request) -> Response {
 }
 
 /// The lineage graph `/api/v1/lineage` answers: the whole mesh, or around `product`.
-pub fn lineage_of(index: &Index, params: &Params) -> Result<lineage::Graph, Response> {
+pub fn lineage_of(index: &Index, params: &Params) -> Result<lineage::Graph, (StatusCode, String)> {
     let graph = lineage::graph(index);
     let depth = match params.get("depth").map(str::trim) {
         None | Some("") => DEFAULT_DEPTH,
         Some(d) => match d.parse::<usize>() {
             Ok(d) => d.min(MAX_DEPTH),
             Err(_) => {
-                return Err(error(
+                return Err((
                     StatusCode::BAD_REQUEST,
-                    &format!("depth must be a whole number from 0 to {MAX_DEPTH}"),
+                    format!("depth must be a whole number from 0 to {MAX_DEPTH}"),
                 ))
             }
         },
@@ -253,15 +253,15 @@ pub fn lineage_of(index: &Index, params: &Params) -> Result<lineage::Graph, Resp
         None | Some("") => Ok(graph),
         Some(p) => {
             let Some(r) = crate::api::ProductRef::parse(p) else {
-                return Err(error(
+                return Err((
                     StatusCode::BAD_REQUEST,
-                    "product must be <namespace>/<name>",
+                    "product must be <namespace>/<name>".to_string(),
                 ));
             };
             let Some(entry) = index.get(&r.namespace, &r.name) else {
-                return Err(error(
+                return Err((
                     StatusCode::NOT_FOUND,
-                    &format!("no DataProduct {r} in the catalogue"),
+                    format!("no DataProduct {r} in the catalogue"),
                 ));
             };
             Ok(graph.around(&entry.urn, depth))
