@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use super::index::{Index, OutputEntry, ProductEntry};
 use super::lineage::{self, Graph};
-use super::server::Params;
+use super::query::Params;
 use crate::api::Column;
 
 /// Products per page of the list.

@@ -4,4 +4,5 @@
 pub mod html;
 pub mod index;
 pub mod lineage;
+pub mod query;
 pub mod server;
