@@ -383,3 +383,80 @@ async fn pages_request_nothing_from_other_hosts() {
         }
     }
 }
+
+mod support;
+
+/// Cluster mode: reflectors over a strict fake API server; the catalogue shows live status and
+/// follows changes.
+#[tokio::test]
+async fn cluster_mode_shows_live_status() {
+    use dataproduct_operator::api::{DataProductStatus, Phase};
+    use dataproduct_operator::cli::catalog::cluster;
+    use support::apiserver::FakeApiServer;
+
+    let server = FakeApiServer::start().await;
+    let mut world = examples();
+    let r = ProductRef::parse("messaging/conversations").expect("ref");
+    world.products.get_mut(&r).expect("product").status = Some(DataProductStatus {
+        phase: Some(Phase::Ready),
+        ..Default::default()
+    });
+    for t in world.templates.values() {
+        server
+            .insert(serde_json::to_value(t).expect("json"))
+            .expect("insert template");
+    }
+    for p in world.products.values() {
+        server
+            .insert(serde_json::to_value(p).expect("json"))
+            .expect("insert product");
+    }
+    for a in &world.accesses {
+        server
+            .insert(serde_json::to_value(a).expect("json"))
+            .expect("insert access");
+    }
+    let mut config = kube::Config::new(server.url().parse().expect("url"));
+    config.default_namespace = "default".into();
+    let client = kube::Client::try_from(config).expect("client");
+    let date = "2026-12-01".parse().expect("date");
+    let catalogue = Catalogue::new(Index::build(&World::default(), date, true));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(serve(listener, catalogue.clone()));
+    let watch = tokio::spawn(cluster::watch(client, catalogue, Some(date)));
+    let mut phase = Value::Null;
+    for _ in 0..100 {
+        let r = get(addr, "/api/v1/products/messaging/conversations").await;
+        if r.status == 200 {
+            phase = r.json()["phase"].clone();
+            if phase == "Ready" {
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(phase, "Ready");
+    let p = get(addr, "/api/v1/products/messaging/conversations")
+        .await
+        .json();
+    assert_eq!(
+        p["outputs"][0]["sql"]["qualifiedName"],
+        "messaging_conversations.conversations"
+    );
+    assert_eq!(get(addr, "/api/v1/products").await.json()["count"], 6);
+    // A deleted product leaves the catalogue.
+    assert!(server.delete("dataproducts", Some("orders"), "orders"));
+    let mut gone = false;
+    for _ in 0..100 {
+        if get(addr, "/api/v1/products/orders/orders").await.status == 404 {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(gone, "orders/orders is still served after deletion");
+    watch.abort();
+}

@@ -108,7 +108,7 @@ async fn serve(listener: tokio::net::TcpListener, catalogue: Arc<Catalogue>) -> 
         .map_err(|e| e.to_string())
 }
 
-mod cluster {
+pub mod cluster {
     //! Cluster mode: reflectors on the three kinds; the index is rebuilt (debounced) whenever
     //! a watch cache changes.
 
@@ -123,6 +123,15 @@ mod cluster {
     use crate::catalogue::index::Index;
     use crate::catalogue::server::Catalogue;
     use crate::model::World;
+
+    /// Keeps `catalogue` up to date with the cluster until the watches end (they retry with
+    /// backoff, so in practice until the task is dropped). Read-only: list and watch only.
+    /// Watch errors are retried with backoff; each is reported on stderr.
+    fn report<K>(r: Result<K, watcher::Error>) {
+        if let Err(e) = r {
+            eprintln!("warning: watching the cluster: {e}");
+        }
+    }
 
     pub async fn watch(
         client: Client,
@@ -149,7 +158,7 @@ mod cluster {
         )
         .default_backoff()
         .touched_objects()
-        .map(|_| ())
+        .map(report)
         .boxed();
         let t = reflector(
             tw,
@@ -157,12 +166,12 @@ mod cluster {
         )
         .default_backoff()
         .touched_objects()
-        .map(|_| ())
+        .map(report)
         .boxed();
         let a = reflector(aw, watcher(Api::<DataProductAccess>::all(client), cfg))
             .default_backoff()
             .touched_objects()
-            .map(|_| ())
+            .map(report)
             .boxed();
         let handles = [run(p), run(t), run(a)];
         loop {
