@@ -384,6 +384,31 @@ async fn pages_request_nothing_from_other_hosts() {
     }
 }
 
+#[tokio::test]
+async fn list_pages_hold_fifty_products() {
+    let mut world = examples();
+    let template = world.products[&ProductRef::parse("messaging/metrics").expect("ref")].clone();
+    for i in 0..120 {
+        let mut p = template.clone();
+        p.metadata.namespace = Some("bulk".into());
+        p.metadata.name = Some(format!("p{i:03}"));
+        world.add_product(p);
+    }
+    let addr = start(world).await;
+    let count = |body: &str| body.matches("<li><h2>").count();
+    let first = request(addr, "GET", "/?domain=messaging", "text/html").await;
+    assert_eq!(count(&first.body), 50);
+    assert!(first.body.contains("Page 1 of 3"));
+    assert!(first.body.contains(r#"rel="next""#));
+    let last = request(addr, "GET", "/?domain=messaging&page=3", "text/html").await;
+    assert_eq!(count(&last.body), 123 - 100);
+    assert!(!last.body.contains(r#"rel="next""#));
+    // Out of range is clamped, not an error.
+    let beyond = request(addr, "GET", "/?domain=messaging&page=1000", "text/html").await;
+    assert_eq!(beyond.status, 200);
+    assert!(beyond.body.contains("Page 3 of 3"));
+}
+
 mod support;
 
 /// Cluster mode: reflectors over a strict fake API server; the catalogue shows live status and
