@@ -1,6 +1,7 @@
 //! `dpctl`: the operator's command line. Every subcommand returns an exit code; errors are
 //! messages, never panics or debug dumps.
 
+pub mod catalog;
 mod diff;
 mod documents;
 mod loadtest;
@@ -34,6 +35,8 @@ pub enum Command {
     Rules,
     /// Run the operator against the cluster of the current (or given) kubeconfig.
     Run(run::RunArgs),
+    /// Serve the catalogue (HTML pages and a JSON API) of the given documents, or of the cluster.
+    Catalog(catalog::CatalogArgs),
     /// Show what applying the given products or templates would change in a live cluster.
     Diff(diff::DiffArgs),
     /// Create N products in a cluster where the operator runs and report latency, writes and memory.
@@ -118,6 +121,7 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write, err: &mut dyn std::io::Write)
             write_or_fail(out, err, &text)
         }
         Command::Run(args) => run::execute(&args, err),
+        Command::Catalog(args) => catalog::execute(&args, out, err),
         Command::Diff(args) => diff::execute(&args, out, err),
         Command::LoadTest(args) => loadtest::execute(&args, out, err),
         Command::Schema { dir } => schema::run(dir.as_deref(), out, err),

@@ -1,0 +1,576 @@
+//! The catalogue's index: one entry per product, built from a [`World`] and the one evaluation
+//! of each product. Pure: the same world and day give the same index.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use serde::Serialize;
+
+use crate::api::{Column, DataProduct, Deprecation, ProductRef, QueryExample, Visibility};
+use crate::evaluate::{evaluate, expired, Facts};
+use crate::model::World;
+use crate::plan::{AwsResource, Plan};
+
+/// URN of a product, or of one of its outputs.
+pub fn urn(namespace: &str, name: &str, output: Option<&str>) -> String {
+    match output {
+        Some(o) => format!("urn:dataproduct:{namespace}:{name}:{o}"),
+        None => format!("urn:dataproduct:{namespace}:{name}"),
+    }
+}
+
+/// Everything the catalogue knows, by product.
+#[derive(Debug, Clone, Default)]
+pub struct Index {
+    /// The day the index was evaluated on.
+    pub today: String,
+    /// Whether the documents came from a cluster (live status) or from files.
+    pub live: bool,
+    pub products: BTreeMap<ProductRef, ProductEntry>,
+}
+
+/// The owner of a product.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct OwnerEntry {
+    pub team: String,
+    pub email: String,
+    pub groups: Vec<String>,
+}
+
+/// One product, as the catalogue shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductEntry {
+    pub namespace: String,
+    pub name: String,
+    pub urn: String,
+    pub domain: String,
+    pub class: String,
+    pub template: String,
+    pub owner: OwnerEntry,
+    pub description: String,
+    pub labels: BTreeMap<String, String>,
+    /// From status; `None` when unknown (file mode).
+    pub phase: Option<String>,
+    /// From status when it has it; `Unknown` otherwise.
+    pub freshness: String,
+    /// The promised freshness (`slo.freshness`).
+    pub freshness_slo: Option<String>,
+    pub visibility: String,
+    /// The Glue database the operator provisions, when the product could be planned.
+    pub database: Option<String>,
+    /// The namespace the operator provisions, when the product could be planned.
+    pub provisioned_namespace: Option<String>,
+    pub outputs: Vec<OutputEntry>,
+    pub inputs: Vec<InputEntry>,
+    pub consumers: Vec<ConsumerEntry>,
+    pub access_requests: Vec<AccessRequestEntry>,
+    pub deprecation: Option<Deprecation>,
+    pub conditions: Vec<Condition>,
+    /// Why the operator would refuse the product; empty when it can be planned.
+    pub violations: Vec<String>,
+    /// Stable reason of the refusal, when refused.
+    pub refusal: Option<String>,
+}
+
+/// One output port.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputEntry {
+    pub name: String,
+    pub urn: String,
+    pub layer: String,
+    /// Whether the layer is public (grantable outside the domain).
+    pub public: bool,
+    pub description: String,
+    pub granularity: Option<String>,
+    pub format: String,
+    pub version: u32,
+    pub schema: Vec<Column>,
+    pub partition_keys: Vec<Column>,
+    pub examples: Vec<QueryExample>,
+    pub deprecation: Option<Deprecation>,
+    /// Where to query it, when the product could be planned.
+    pub sql: Option<SqlEndpoint>,
+}
+
+/// Where an output is queried: exactly the database and table the operator provisions.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SqlEndpoint {
+    pub engine: String,
+    pub region: String,
+    pub database: String,
+    pub table: String,
+    /// `database.table`.
+    pub qualified_name: String,
+    pub example: String,
+}
+
+/// One input port.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InputEntry {
+    /// `product` or `external`.
+    pub kind: String,
+    pub product: Option<String>,
+    pub output: Option<String>,
+    pub urn: Option<String>,
+    pub external: Option<String>,
+    pub description: String,
+    /// Whether the producer is in the catalogue.
+    pub known: bool,
+    /// Whether the producer grants the output to this product (from the evaluation).
+    pub granted: bool,
+}
+
+/// A consumer approved by the producer, with what the plan grants it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumerEntry {
+    pub product: Option<String>,
+    pub principal: Option<String>,
+    /// Outputs listed (empty: every public output).
+    pub outputs: Vec<String>,
+    /// Outputs the plan grants.
+    pub granted: Vec<String>,
+}
+
+/// A DataProductAccess addressed to the product.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessRequestEntry {
+    pub namespace: String,
+    pub name: String,
+    pub consumer_product: Option<String>,
+    pub consumer_principal: Option<String>,
+    pub outputs: Vec<String>,
+    pub purpose: String,
+    pub expires: Option<String>,
+    /// From status; `None` in file mode.
+    pub phase: Option<String>,
+    /// Whether the request expired on the index day.
+    pub expired: bool,
+    /// Whether the plan holds a grant for this consumer.
+    pub granted: bool,
+}
+
+/// A product summary, as `/api/v1/products` lists it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub namespace: String,
+    pub name: String,
+    pub urn: String,
+    pub domain: String,
+    pub class: String,
+    pub owner: String,
+    pub description: String,
+    pub phase: Option<String>,
+    pub freshness: String,
+    pub deprecated: bool,
+    pub outputs: Vec<String>,
+}
+
+/// Filters of the product list. Empty filters match everything.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub q: String,
+    pub domain: String,
+    pub owner: String,
+    pub layer: String,
+    pub tag: String,
+}
+
+impl Filter {
+    pub fn is_empty(&self) -> bool {
+        self.q.is_empty()
+            && self.domain.is_empty()
+            && self.owner.is_empty()
+            && self.layer.is_empty()
+            && self.tag.is_empty()
+    }
+}
+
+fn debug_name<T: std::fmt::Debug>(v: &T) -> String {
+    format!("{v:?}")
+}
+
+fn lower_json<T: Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+impl Index {
+    /// Evaluates every product of `world` on `today`.
+    pub fn build(world: &World, today: jiff::civil::Date, live: bool) -> Index {
+        let facts = Facts::offline(today);
+        let mut products = BTreeMap::new();
+        for (r, p) in &world.products {
+            let result = evaluate(p, world, &facts);
+            products.insert(r.clone(), entry(r, p, world, result, today));
+        }
+        Index {
+            today: today.to_string(),
+            live,
+            products,
+        }
+    }
+
+    pub fn get(&self, namespace: &str, name: &str) -> Option<&ProductEntry> {
+        self.products.get(&ProductRef {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        })
+    }
+
+    /// Products matching `filter`, in namespace/name order.
+    pub fn search(&self, filter: &Filter) -> Vec<&ProductEntry> {
+        self.products
+            .values()
+            .filter(|p| p.matches(filter))
+            .collect()
+    }
+
+    /// Domains, owners, layers and tags present, for the filter menus.
+    pub fn facets(&self) -> Facets {
+        let mut f = Facets::default();
+        for p in self.products.values() {
+            f.domains.insert(p.domain.clone());
+            if !p.owner.team.is_empty() {
+                f.owners.insert(p.owner.team.clone());
+            }
+            for o in &p.outputs {
+                f.layers.insert(o.layer.clone());
+            }
+            for t in p.tags() {
+                f.tags.insert(t);
+            }
+        }
+        f
+    }
+}
+
+/// The values the list can be filtered by.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Facets {
+    pub domains: BTreeSet<String>,
+    pub owners: BTreeSet<String>,
+    pub layers: BTreeSet<String>,
+    pub tags: BTreeSet<String>,
+}
+
+impl ProductEntry {
+    pub fn product_ref(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+
+    pub fn summary(&self) -> Summary {
+        Summary {
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+            urn: self.urn.clone(),
+            domain: self.domain.clone(),
+            class: self.class.clone(),
+            owner: self.owner.team.clone(),
+            description: self.description.clone(),
+            phase: self.phase.clone(),
+            freshness: self.freshness.clone(),
+            deprecated: self.deprecation.is_some(),
+            outputs: self.outputs.iter().map(|o| o.name.clone()).collect(),
+        }
+    }
+
+    /// Tags: the class, the visibility, and metadata labels as `key=value` and `value`.
+    pub fn tags(&self) -> Vec<String> {
+        let mut tags = vec![self.class.clone(), self.visibility.clone()];
+        if self.deprecation.is_some() {
+            tags.push("deprecated".into());
+        }
+        for (k, v) in &self.labels {
+            tags.push(format!("{k}={v}"));
+            if !v.is_empty() {
+                tags.push(v.clone());
+            }
+        }
+        tags
+    }
+
+    fn text(&self) -> String {
+        let mut t = String::new();
+        let mut add = |s: &str| {
+            t.push_str(s);
+            t.push('\n');
+        };
+        add(&self.namespace);
+        add(&self.name);
+        add(&self.domain);
+        add(&self.description);
+        add(&self.owner.team);
+        for o in &self.outputs {
+            add(&o.name);
+            add(&o.description);
+            for c in o.schema.iter().chain(&o.partition_keys) {
+                add(&c.name);
+                add(&c.description);
+            }
+        }
+        t.to_lowercase()
+    }
+
+    pub fn matches(&self, f: &Filter) -> bool {
+        let eq = |want: &str, have: &str| want.is_empty() || want.eq_ignore_ascii_case(have);
+        if !eq(&f.domain, &self.domain) {
+            return false;
+        }
+        if !f.owner.is_empty()
+            && !f.owner.eq_ignore_ascii_case(&self.owner.team)
+            && !f.owner.eq_ignore_ascii_case(&self.owner.email)
+        {
+            return false;
+        }
+        if !f.layer.is_empty() && !self.outputs.iter().any(|o| eq(&f.layer, &o.layer)) {
+            return false;
+        }
+        if !f.tag.is_empty() && !self.tags().iter().any(|t| eq(&f.tag, t)) {
+            return false;
+        }
+        if !f.q.trim().is_empty() {
+            let text = self.text();
+            // Every word must occur somewhere.
+            if !f
+                .q
+                .to_lowercase()
+                .split_whitespace()
+                .all(|w| text.contains(w))
+            {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+fn entry(
+    r: &ProductRef,
+    p: &DataProduct,
+    world: &World,
+    result: Result<Plan, crate::evaluate::Refusal>,
+    today: jiff::civil::Date,
+) -> ProductEntry {
+    let spec = &p.spec;
+    let template = world.template_of(p);
+    let (plan, violations, refusal) = match result {
+        Ok(plan) => (Some(plan), Vec::new(), None),
+        Err(refusal) => (
+            None,
+            refusal.violations.iter().map(|v| v.to_string()).collect(),
+            Some(refusal.reason.to_string()),
+        ),
+    };
+    // Grants in the plan: grantee → outputs.
+    let mut grants: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    if let Some(plan) = &plan {
+        for a in &plan.aws {
+            if let AwsResource::AccessGrant(g) = a {
+                let who = g
+                    .spec
+                    .grantee
+                    .product
+                    .clone()
+                    .or_else(|| g.spec.grantee.principal.clone())
+                    .unwrap_or_default();
+                let outs = grants.entry(who).or_default();
+                for t in &g.spec.tables {
+                    if let Some((o, _)) = plan.names.tables.iter().find(|(_, table)| table == t) {
+                        outs.insert(o.clone());
+                    }
+                }
+            }
+        }
+    }
+    let outputs = spec
+        .outputs
+        .iter()
+        .map(|o| {
+            let public = template.is_some_and(|t| {
+                t.spec
+                    .storage
+                    .layers
+                    .iter()
+                    .any(|l| l.name == o.layer && l.visibility == Visibility::Public)
+            });
+            let sql = plan.as_ref().and_then(|plan| {
+                let table = plan.names.table(&o.name)?.to_string();
+                let database = plan.names.database.clone();
+                Some(SqlEndpoint {
+                    engine: "athena".into(),
+                    region: plan.names.region.clone(),
+                    qualified_name: format!("{database}.{table}"),
+                    example: format!("SELECT * FROM \"{database}\".\"{table}\" LIMIT 10"),
+                    database,
+                    table,
+                })
+            });
+            OutputEntry {
+                name: o.name.clone(),
+                urn: urn(&r.namespace, &r.name, Some(&o.name)),
+                layer: o.layer.clone(),
+                public,
+                description: o.description.trim().to_string(),
+                granularity: o.granularity.clone(),
+                format: lower_json(&o.format),
+                version: o.version,
+                schema: o.schema.clone(),
+                partition_keys: o.partition_keys.clone(),
+                examples: o.examples.clone(),
+                deprecation: o.deprecation.clone(),
+                sql,
+            }
+        })
+        .collect();
+    let me = r.to_string();
+    let inputs = spec
+        .inputs
+        .iter()
+        .map(|i| {
+            if let Some(ext) = &i.external {
+                return InputEntry {
+                    kind: "external".into(),
+                    product: None,
+                    output: None,
+                    urn: None,
+                    external: Some(ext.name.clone()),
+                    description: ext.description.trim().to_string(),
+                    known: false,
+                    granted: false,
+                };
+            }
+            let pref = i.product.as_deref().and_then(ProductRef::parse);
+            let producer = pref.as_ref().and_then(|pr| world.products.get(pr));
+            let description = producer
+                .and_then(|pp| {
+                    pp.spec
+                        .outputs
+                        .iter()
+                        .find(|o| Some(o.name.as_str()) == i.output.as_deref())
+                })
+                .map(|o| o.description.trim().to_string())
+                .unwrap_or_default();
+            let granted = match (producer, pref.as_ref()) {
+                // Reading one's own product needs no grant.
+                (Some(_), Some(pr)) if pr == r => true,
+                (Some(pp), Some(_)) => world.template_of(pp).is_some_and(|pt| {
+                    crate::model::granted_outputs(pp, pt, r)
+                        .iter()
+                        .any(|o| Some(o.as_str()) == i.output.as_deref())
+                }),
+                _ => false,
+            };
+            InputEntry {
+                kind: "product".into(),
+                product: i.product.clone(),
+                output: i.output.clone(),
+                urn: pref
+                    .as_ref()
+                    .map(|pr| urn(&pr.namespace, &pr.name, i.output.as_deref())),
+                external: None,
+                description,
+                known: producer.is_some(),
+                granted,
+            }
+        })
+        .collect();
+    let consumers = spec
+        .access
+        .consumers
+        .iter()
+        .map(|c| {
+            let who = c.product.clone().or_else(|| c.principal.clone());
+            ConsumerEntry {
+                product: c.product.clone(),
+                principal: c.principal.clone(),
+                outputs: c.outputs.clone(),
+                granted: who
+                    .and_then(|w| grants.get(&w))
+                    .map(|s| s.iter().cloned().collect())
+                    .unwrap_or_default(),
+            }
+        })
+        .collect();
+    let access_requests = world
+        .accesses
+        .iter()
+        .filter(|a| a.spec.product == me)
+        .map(|a| {
+            let who = a
+                .spec
+                .consumer
+                .product
+                .clone()
+                .or_else(|| a.spec.consumer.principal.clone())
+                .unwrap_or_default();
+            AccessRequestEntry {
+                namespace: a.metadata.namespace.clone().unwrap_or_default(),
+                name: a.metadata.name.clone().unwrap_or_default(),
+                consumer_product: a.spec.consumer.product.clone(),
+                consumer_principal: a.spec.consumer.principal.clone(),
+                outputs: a.spec.outputs.clone(),
+                purpose: a.spec.purpose.trim().to_string(),
+                expires: a.spec.expires.clone(),
+                phase: a
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.phase)
+                    .map(|ph| debug_name(&ph)),
+                expired: expired(a.spec.expires.as_deref(), today).is_some(),
+                granted: grants.contains_key(&who),
+            }
+        })
+        .collect();
+    let status = p.status.as_ref();
+    let conditions = status.map(|s| s.conditions.clone()).unwrap_or_default();
+    let freshness = conditions
+        .iter()
+        .find(|c| c.type_ == "Fresh" || c.type_ == "Freshness")
+        .map(|c| match c.status.as_str() {
+            "True" => "Fresh".to_string(),
+            "False" => "Stale".to_string(),
+            _ => "Unknown".to_string(),
+        })
+        .unwrap_or_else(|| "Unknown".to_string());
+    ProductEntry {
+        namespace: r.namespace.clone(),
+        name: r.name.clone(),
+        urn: urn(&r.namespace, &r.name, None),
+        domain: spec.domain.clone(),
+        class: lower_json(&spec.class),
+        template: spec.template.clone(),
+        owner: OwnerEntry {
+            team: spec.owner.team.clone(),
+            email: spec.owner.email.clone(),
+            groups: spec.owner.groups.clone(),
+        },
+        description: spec.description.trim().to_string(),
+        labels: p.metadata.labels.clone().unwrap_or_default(),
+        phase: status.and_then(|s| s.phase).map(|ph| debug_name(&ph)),
+        freshness,
+        freshness_slo: spec.slo.as_ref().and_then(|s| s.freshness.clone()),
+        visibility: lower_json(&spec.access.visibility),
+        database: plan.as_ref().map(|p| p.names.database.clone()),
+        provisioned_namespace: plan
+            .as_ref()
+            .map(|p| p.names.namespace.clone())
+            .or_else(|| status.and_then(|s| s.namespace.clone())),
+        outputs,
+        inputs,
+        consumers,
+        access_requests,
+        deprecation: spec.deprecation.clone(),
+        conditions,
+        violations,
+        refusal,
+    }
+}

@@ -1,0 +1,203 @@
+//! `dpctl catalog`: the catalogue's HTTP server. With `-f` it serves the given documents (no
+//! cluster); without, it serves the cluster's DataProducts with live status.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+
+use crate::catalogue::index::Index;
+use crate::catalogue::server::{self, Catalogue};
+use crate::model::World;
+
+use super::{documents, parse_date, InputArgs, EXIT_INPUT};
+
+#[derive(Debug, Args, Clone)]
+pub struct CatalogArgs {
+    /// Files or directories (walked for *.yaml and *.yml) of DataProduct, DataProductTemplate
+    /// and DataProductAccess documents to serve. Without it, the cluster is read.
+    #[arg(short = 'f', long = "filename", num_args = 1.., value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Where templates named by products are looked up when they are not among the -f documents.
+    #[arg(short = 't', long = "templates", num_args = 1.., value_name = "PATH")]
+    pub templates: Vec<PathBuf>,
+    /// Namespace for namespaced documents that do not set metadata.namespace.
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// The day grant expiry and deprecation notice periods are measured against (YYYY-MM-DD,
+    /// UTC); today when unset.
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
+    pub date: Option<jiff::civil::Date>,
+    /// Address to serve on.
+    #[arg(long, env = "DPO_CATALOG_LISTEN", default_value = "127.0.0.1:8090")]
+    pub listen: SocketAddr,
+    /// Kubeconfig for cluster mode; in-cluster configuration (or ~/.kube/config) when unset.
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+impl CatalogArgs {
+    fn input(&self) -> InputArgs {
+        InputArgs {
+            paths: self.paths.clone(),
+            templates: self.templates.clone(),
+            namespace: self.namespace.clone(),
+            date: self.date,
+        }
+    }
+}
+
+/// The world of the given files; load errors are printed to `err`.
+pub fn world_from_files(input: &InputArgs, err: &mut dyn Write) -> Option<World> {
+    documents::load(input, err).map(|i| i.world)
+}
+
+pub fn execute(args: &CatalogArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let rt = match super::run::runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return 1;
+        }
+    };
+    let today = args.date.unwrap_or_else(crate::evaluate::today);
+    let catalogue = if args.paths.is_empty() {
+        Catalogue::new(Index::build(&World::default(), today, true))
+    } else {
+        let Some(world) = world_from_files(&args.input(), err) else {
+            return EXIT_INPUT;
+        };
+        Catalogue::new(Index::build(&world, today, false))
+    };
+    let result: Result<(), String> = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let products = catalogue.index().products.len();
+        if args.paths.is_empty() {
+            let client = super::run::client(args.kubeconfig.as_ref()).await?;
+            let watch = cluster::watch(client, catalogue.clone(), args.date);
+            let _ = writeln!(out, "catalogue of the cluster on http://{addr}/");
+            let _ = out.flush();
+            tokio::select! {
+                r = serve(listener, catalogue) => r,
+                r = watch => r,
+            }
+        } else {
+            let _ = writeln!(out, "catalogue of {products} products on http://{addr}/");
+            let _ = out.flush();
+            serve(listener, catalogue).await
+        }
+    });
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            1
+        }
+    }
+}
+
+async fn serve(listener: tokio::net::TcpListener, catalogue: Arc<Catalogue>) -> Result<(), String> {
+    axum::serve(listener, server::router(catalogue))
+        .with_graceful_shutdown(crate::operator::run::signal())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+pub mod cluster {
+    //! Cluster mode: reflectors on the three kinds; the index is rebuilt (debounced) whenever
+    //! a watch cache changes.
+
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use futures::StreamExt;
+    use kube::runtime::{reflector, watcher, WatchStreamExt};
+    use kube::{Api, Client};
+
+    use crate::api::{DataProduct, DataProductAccess, DataProductTemplate};
+    use crate::catalogue::index::Index;
+    use crate::catalogue::server::Catalogue;
+    use crate::model::World;
+
+    /// Keeps `catalogue` up to date with the cluster until the watches end (they retry with
+    /// backoff, so in practice until the task is dropped). Read-only: list and watch only.
+    /// Watch errors are retried with backoff; each is reported on stderr.
+    fn report<K>(r: Result<K, watcher::Error>) {
+        if let Err(e) = r {
+            eprintln!("warning: watching the cluster: {e}");
+        }
+    }
+
+    pub async fn watch(
+        client: Client,
+        catalogue: Arc<Catalogue>,
+        date: Option<jiff::civil::Date>,
+    ) -> Result<(), String> {
+        let (products, pw) = reflector::store::<DataProduct>();
+        let (templates, tw) = reflector::store::<DataProductTemplate>();
+        let (accesses, aw) = reflector::store::<DataProductAccess>();
+        let (tx, mut rx) = tokio::sync::watch::channel(());
+        let run = |stream: futures::stream::BoxStream<'static, ()>| {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut stream = stream;
+                while stream.next().await.is_some() {
+                    let _ = tx.send(());
+                }
+            })
+        };
+        let cfg = watcher::Config::default();
+        let p = reflector(
+            pw,
+            watcher(Api::<DataProduct>::all(client.clone()), cfg.clone()),
+        )
+        .default_backoff()
+        .touched_objects()
+        .map(report)
+        .boxed();
+        let t = reflector(
+            tw,
+            watcher(Api::<DataProductTemplate>::all(client.clone()), cfg.clone()),
+        )
+        .default_backoff()
+        .touched_objects()
+        .map(report)
+        .boxed();
+        let a = reflector(aw, watcher(Api::<DataProductAccess>::all(client), cfg))
+            .default_backoff()
+            .touched_objects()
+            .map(report)
+            .boxed();
+        let handles = [run(p), run(t), run(a)];
+        loop {
+            if rx.changed().await.is_err() {
+                break;
+            }
+            // Let a burst of events settle before evaluating the whole mesh again.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            rx.borrow_and_update();
+            let mut world = World::default();
+            for t in templates.state() {
+                world.add_template((*t).clone());
+            }
+            for p in products.state() {
+                world.add_product((*p).clone());
+            }
+            world.accesses = accesses.state().iter().map(|a| (**a).clone()).collect();
+            let today = date.unwrap_or_else(crate::evaluate::today);
+            let index = tokio::task::spawn_blocking(move || Index::build(&world, today, true))
+                .await
+                .map_err(|e| e.to_string())?;
+            catalogue.set(index);
+        }
+        for h in handles {
+            h.abort();
+        }
+        Err("the watches of the cluster stopped".into())
+    }
+}

@@ -1,0 +1,487 @@
+//! `dpctl catalog` in file mode: the server runs in-process on 127.0.0.1:0 over examples/ and
+//! templates/, and every check is a real HTTP request over loopback.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use dataproduct_operator::api::ProductRef;
+use dataproduct_operator::catalogue::index::Index;
+use dataproduct_operator::catalogue::server::{serve, Catalogue};
+use dataproduct_operator::cli::catalog::world_from_files;
+use dataproduct_operator::cli::InputArgs;
+use dataproduct_operator::model::World;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn examples() -> World {
+    let args = InputArgs {
+        paths: vec![root().join("examples")],
+        templates: vec![root().join("templates")],
+        namespace: None,
+        date: None,
+    };
+    let mut err = Vec::new();
+    world_from_files(&args, &mut err)
+        .unwrap_or_else(|| panic!("examples load: {}", String::from_utf8_lossy(&err)))
+}
+
+async fn start(world: World) -> SocketAddr {
+    let date = "2026-12-01".parse().expect("date");
+    let catalogue = Catalogue::new(Index::build(&world, date, false));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(serve(listener, catalogue));
+    addr
+}
+
+struct Reply {
+    status: u16,
+    content_type: String,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// One HTTP/1.1 request over a fresh connection; `target` is sent as it is.
+async fn request(addr: SocketAddr, method: &str, target: &str, accept: &str) -> Reply {
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let req = format!(
+        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nAccept: {accept}\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.expect("read");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {head}"));
+    let content_type = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-type")
+                .then(|| v.trim().to_string())
+        })
+        .unwrap_or_default();
+    Reply {
+        status,
+        content_type,
+        body: body.to_string(),
+    }
+}
+
+async fn get(addr: SocketAddr, target: &str) -> Reply {
+    request(addr, "GET", target, "*/*").await
+}
+
+fn names(list: &Value) -> Vec<String> {
+    list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|p| {
+            format!(
+                "{}/{}",
+                p["namespace"].as_str().unwrap_or(""),
+                p["name"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn search_finds_conversations_and_filters_narrow() {
+    let addr = start(examples()).await;
+    let r = get(addr, "/api/v1/products?q=conversation").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.content_type.starts_with("application/json"));
+    let found = names(&r.json());
+    assert!(
+        found.contains(&"messaging/conversations".to_string()),
+        "{found:?}"
+    );
+    // Case-insensitive, every word, and over column descriptions: "Whether either user archived
+    // the conversation" describes a column of messaging/conversations only.
+    let r = get(addr, "/api/v1/products?q=Either+User+ARCHIVED").await;
+    assert_eq!(names(&r.json()), vec!["messaging/conversations"]);
+    let r = get(addr, "/api/v1/products?domain=messaging").await;
+    let found = names(&r.json());
+    assert_eq!(found.len(), 3, "{found:?}");
+    assert!(found.iter().all(|n| n.starts_with("messaging/")));
+    let all = get(addr, "/api/v1/products").await.json();
+    assert_eq!(all["count"], 6);
+    let first = &all["items"][0];
+    assert!(first["urn"]
+        .as_str()
+        .unwrap_or("")
+        .starts_with("urn:dataproduct:"));
+    assert_eq!(first["phase"], Value::Null, "no phase in file mode");
+    assert_eq!(first["freshness"], "Unknown");
+    let none = get(addr, "/api/v1/products?q=conversation&owner=nobody").await;
+    assert_eq!(none.json()["count"], 0);
+}
+
+#[tokio::test]
+async fn product_has_schema_and_sql_endpoint() {
+    let addr = start(examples()).await;
+    let r = get(addr, "/api/v1/products/messaging/conversations").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let p = r.json();
+    assert_eq!(p["urn"], "urn:dataproduct:messaging:conversations");
+    let out = &p["outputs"][0];
+    assert_eq!(out["name"], "conversations");
+    assert_eq!(
+        out["urn"],
+        "urn:dataproduct:messaging:conversations:conversations"
+    );
+    let schema = out["schema"].as_array().expect("schema");
+    assert!(schema
+        .iter()
+        .any(|c| c["name"] == "conversation_id" && c["type"] == "string"));
+    assert_eq!(out["partitionKeys"][0]["name"], "dt");
+    assert!(!out["examples"].as_array().expect("examples").is_empty());
+    // Exactly what the operator provisions: the plan's derived names.
+    let world = examples();
+    let product = &world.products[&ProductRef::parse("messaging/conversations").expect("ref")];
+    let names = world
+        .names_of(&ProductRef::parse("messaging/conversations").expect("ref"))
+        .expect("names");
+    let table = names.table("conversations").expect("table");
+    assert_eq!(out["sql"]["engine"], "athena");
+    assert_eq!(out["sql"]["database"], names.database.as_str());
+    assert_eq!(out["sql"]["table"], table);
+    assert_eq!(
+        out["sql"]["qualifiedName"],
+        format!("{}.{table}", names.database)
+    );
+    assert_eq!(p["domain"], product.spec.domain.as_str());
+    let inputs = p["inputs"].as_array().expect("inputs");
+    assert!(inputs
+        .iter()
+        .any(|i| i["product"] == "messaging/events" && i["granted"] == true));
+    let requests = p["accessRequests"].as_array().expect("requests");
+    assert!(requests
+        .iter()
+        .any(|a| a["consumerProduct"] == "marketing/campaign-attribution" && a["phase"].is_null()));
+
+    let page = request(
+        addr,
+        "GET",
+        "/products/messaging/conversations",
+        "text/html",
+    )
+    .await;
+    assert_eq!(page.status, 200);
+    assert!(page.content_type.starts_with("text/html"));
+    assert!(page.body.contains(&format!("{}.{table}", names.database)));
+    assert!(page.body.contains("kind: DataProductAccess"));
+    assert!(page.body.contains("<svg"));
+}
+
+#[tokio::test]
+async fn lineage_runs_from_events_through_conversations_to_metrics() {
+    let addr = start(examples()).await;
+    let r = get(
+        addr,
+        "/api/v1/lineage?product=messaging/conversations&depth=1",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let g = r.json();
+    let has = |from: &str, kind: &str, to: &str| {
+        g["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .any(|e| e["from"] == from && e["kind"] == kind && e["to"] == to)
+    };
+    let u = "urn:dataproduct:";
+    assert!(has(
+        &format!("{u}messaging:events"),
+        "writes",
+        &format!("{u}messaging:events:events")
+    ));
+    assert!(has(
+        &format!("{u}messaging:events:events"),
+        "reads",
+        &format!("{u}messaging:conversations")
+    ));
+    assert!(has(
+        &format!("{u}messaging:conversations"),
+        "writes",
+        &format!("{u}messaging:conversations:conversations")
+    ));
+    assert!(has(
+        &format!("{u}messaging:conversations:conversations"),
+        "reads",
+        &format!("{u}messaging:metrics")
+    ));
+    assert!(has(
+        &format!("{u}messaging:events:events"),
+        "grants",
+        &format!("{u}messaging:conversations")
+    ));
+    assert!(has(
+        "external:messaging-kafka-topic",
+        "reads",
+        &format!("{u}messaging:conversations")
+    ));
+    // Not related to conversations: orders and logistics stay out.
+    let nodes = g["nodes"].as_array().expect("nodes");
+    assert!(!nodes.iter().any(|n| n["id"] == format!("{u}orders:orders")));
+    // The whole mesh has them.
+    let all = get(addr, "/api/v1/lineage").await.json();
+    assert!(all["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .any(|n| n["id"] == format!("{u}orders:orders")));
+    let page = request(addr, "GET", "/lineage", "text/html").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("<svg"));
+}
+
+#[tokio::test]
+async fn errors_are_json_and_unknown_paths_404() {
+    let addr = start(examples()).await;
+    for target in [
+        "/nope",
+        "/api/v1/products/messaging/nope",
+        "/api/v1/products/messaging/conversations/extra",
+        "/api/v2/products",
+    ] {
+        let r = get(addr, target).await;
+        assert_eq!(r.status, 404, "{target}");
+        let e = r.json();
+        assert_eq!(e["status"], 404);
+        assert!(e["error"].is_string());
+    }
+    let r = get(addr, "/api/v1/lineage?product=nope").await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["status"], 400);
+    let r = get(addr, "/api/v1/lineage?product=a/b").await;
+    assert_eq!(r.status, 404);
+    let r = request(addr, "POST", "/api/v1/products", "*/*").await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.json()["status"], 405);
+    let api = get(addr, "/openapi.json").await.json();
+    assert!(api["paths"]["/api/v1/products"].is_object());
+    assert!(api["paths"]["/api/v1/lineage"].is_object());
+}
+
+#[tokio::test]
+async fn garbage_never_gives_5xx() {
+    let addr = start(examples()).await;
+    let targets = [
+        "/api/v1/products?q=%ZZ%",
+        "/api/v1/products?q=%ff%fe%00&domain=%&owner=&&&=&layer=%E2%82",
+        "/api/v1/products?tag=",
+        "/api/v1/lineage?product=messaging/conversations&depth=-1",
+        "/api/v1/lineage?product=messaging/conversations&depth=99999999999999999999999",
+        "/api/v1/lineage?product=messaging/conversations&depth=18446744073709551615",
+        "/api/v1/lineage?product=%2F%2F%2F&depth=x",
+        "/api/v1/lineage?product=messaging%2Fconversations&depth=0",
+        "/?page=0",
+        "/?page=-5&q=%3Cscript%3E",
+        "/?page=99999999999999999999999999",
+        "/products/%ff/%00",
+        "/products/../../etc/passwd",
+        "/api/v1/products/%2e%2e/%2e%2e",
+        "/%",
+        "//",
+        "/lineage?x=%",
+    ];
+    for target in targets {
+        for accept in ["*/*", "text/html"] {
+            let r = request(addr, "GET", target, accept).await;
+            assert!(r.status < 500, "{target}: {} {}", r.status, r.body);
+        }
+    }
+    let r = get(
+        addr,
+        "/api/v1/lineage?product=messaging/conversations&depth=0",
+    )
+    .await;
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
+async fn hostile_text_is_escaped() {
+    let mut world = examples();
+    let hostile = r#"<script>alert("x")</script><img src=x onerror=alert(1)>&'"#;
+    let r = ProductRef::parse("messaging/conversations").expect("ref");
+    let p = world.products.get_mut(&r).expect("product");
+    p.spec.description = hostile.to_string();
+    p.spec.owner.team = hostile.to_string();
+    p.spec.outputs[0].schema[0].description = hostile.to_string();
+    p.spec.outputs[0].examples[0].title = hostile.to_string();
+    p.spec.outputs[0].examples[0].sql = hostile.to_string();
+    let addr = start(world).await;
+    for target in [
+        "/products/messaging/conversations",
+        "/",
+        "/?q=%3Cscript%3Ealert",
+        "/?owner=%3Cscript%3E",
+    ] {
+        let page = request(addr, "GET", target, "text/html").await;
+        assert_eq!(page.status, 200, "{target}");
+        assert!(
+            !page.body.contains("<script>alert"),
+            "{target} is not escaped"
+        );
+        assert!(!page.body.contains("<img src=x"), "{target} is not escaped");
+        assert!(!page.body.contains("onerror=alert(1)>&'"), "{target}");
+    }
+    let page = request(
+        addr,
+        "GET",
+        "/products/messaging/conversations",
+        "text/html",
+    )
+    .await;
+    assert!(page
+        .body
+        .contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"));
+    // The JSON API returns the text as it is (JSON-encoded).
+    let p = get(addr, "/api/v1/products/messaging/conversations")
+        .await
+        .json();
+    assert_eq!(p["description"], hostile);
+    let search = request(addr, "GET", "/?q=%3Cscript%3Ealert", "text/html").await;
+    assert!(search.body.contains("&lt;script&gt;alert"));
+}
+
+#[tokio::test]
+async fn pages_request_nothing_from_other_hosts() {
+    let addr = start(examples()).await;
+    for target in [
+        "/",
+        "/products/messaging/events",
+        "/lineage",
+        "/?domain=messaging",
+    ] {
+        let page = request(addr, "GET", target, "text/html").await;
+        assert_eq!(page.status, 200, "{target}");
+        for bad in ["src=\"http", "href=\"http", "url(http", "@import"] {
+            assert!(
+                !page.body.contains(bad),
+                "{target} refers to another host: {bad}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn list_pages_hold_fifty_products() {
+    let mut world = examples();
+    let template = world.products[&ProductRef::parse("messaging/metrics").expect("ref")].clone();
+    for i in 0..120 {
+        let mut p = template.clone();
+        p.metadata.namespace = Some("bulk".into());
+        p.metadata.name = Some(format!("p{i:03}"));
+        world.add_product(p);
+    }
+    let addr = start(world).await;
+    let count = |body: &str| body.matches("<li><h2>").count();
+    let first = request(addr, "GET", "/?domain=messaging", "text/html").await;
+    assert_eq!(count(&first.body), 50);
+    assert!(first.body.contains("Page 1 of 3"));
+    assert!(first.body.contains(r#"rel="next""#));
+    let last = request(addr, "GET", "/?domain=messaging&page=3", "text/html").await;
+    assert_eq!(count(&last.body), 123 - 100);
+    assert!(!last.body.contains(r#"rel="next""#));
+    // Out of range is clamped, not an error.
+    let beyond = request(addr, "GET", "/?domain=messaging&page=1000", "text/html").await;
+    assert_eq!(beyond.status, 200);
+    assert!(beyond.body.contains("Page 3 of 3"));
+}
+
+mod support;
+
+/// Cluster mode: reflectors over a strict fake API server; the catalogue shows live status and
+/// follows changes.
+#[tokio::test]
+async fn cluster_mode_shows_live_status() {
+    use dataproduct_operator::api::{DataProductStatus, Phase};
+    use dataproduct_operator::cli::catalog::cluster;
+    use support::apiserver::FakeApiServer;
+
+    let server = FakeApiServer::start().await;
+    let mut world = examples();
+    let r = ProductRef::parse("messaging/conversations").expect("ref");
+    world.products.get_mut(&r).expect("product").status = Some(DataProductStatus {
+        phase: Some(Phase::Ready),
+        ..Default::default()
+    });
+    for t in world.templates.values() {
+        server
+            .insert(serde_json::to_value(t).expect("json"))
+            .expect("insert template");
+    }
+    for p in world.products.values() {
+        server
+            .insert(serde_json::to_value(p).expect("json"))
+            .expect("insert product");
+    }
+    for a in &world.accesses {
+        server
+            .insert(serde_json::to_value(a).expect("json"))
+            .expect("insert access");
+    }
+    let mut config = kube::Config::new(server.url().parse().expect("url"));
+    config.default_namespace = "default".into();
+    let client = kube::Client::try_from(config).expect("client");
+    let date = "2026-12-01".parse().expect("date");
+    let catalogue = Catalogue::new(Index::build(&World::default(), date, true));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(serve(listener, catalogue.clone()));
+    let watch = tokio::spawn(cluster::watch(client, catalogue, Some(date)));
+    let mut phase = Value::Null;
+    for _ in 0..100 {
+        let r = get(addr, "/api/v1/products/messaging/conversations").await;
+        if r.status == 200 {
+            phase = r.json()["phase"].clone();
+            if phase == "Ready" {
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(phase, "Ready");
+    let p = get(addr, "/api/v1/products/messaging/conversations")
+        .await
+        .json();
+    assert_eq!(
+        p["outputs"][0]["sql"]["qualifiedName"],
+        "messaging_conversations.conversations"
+    );
+    assert_eq!(get(addr, "/api/v1/products").await.json()["count"], 6);
+    // A deleted product leaves the catalogue.
+    assert!(server.delete("dataproducts", Some("orders"), "orders"));
+    let mut gone = false;
+    for _ in 0..100 {
+        if get(addr, "/api/v1/products/orders/orders").await.status == 404 {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(gone, "orders/orders is still served after deletion");
+    watch.abort();
+}
