@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod aws;
+pub mod catalogue;
 pub mod cli;
 pub mod cluster;
 pub mod evaluate;
