@@ -18,7 +18,13 @@ fn root() -> PathBuf {
 
 /// Every example exported in `format`, through `-o FILE.json`, as the documents written.
 fn export(format: &str) -> Vec<Value> {
-    let dir = std::env::temp_dir().join(format!("dpo-standards-{}-{format}", std::process::id()));
+    // Tests run in parallel and several export the same format: one directory per call.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!(
+        "dpo-standards-{}-{format}-{call}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("all.json");
     let examples = root().join("examples").display().to_string();
@@ -112,6 +118,11 @@ fn odcs_contracts_validate_against_the_shipped_schema() {
     assert_eq!(docs.len(), 12, "one contract per output of every example");
     if let Some(schema) = schema("datacontract", "schemas/odcs-3.1.0.schema.json") {
         validate_all(&schema, &docs);
+        // The check has teeth: Glue's name for a type is not an ODCS logical type.
+        let mut wrong = docs[0].clone();
+        wrong["schema"][0]["properties"][0]["logicalType"] = "decimal".into();
+        let validator = jsonschema::options().build(&schema).unwrap();
+        assert!(!validator.is_valid(&wrong));
     }
 }
 
