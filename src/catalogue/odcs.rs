@@ -192,7 +192,7 @@ pub fn duration_value(text: &str) -> Option<(u64, &'static str)> {
     ];
     units
         .iter()
-        .find(|(f, _)| total_ms % f == 0)
+        .find(|(f, _)| total_ms.is_multiple_of(*f))
         .map(|(f, u)| (total_ms / f, *u))
 }
 
