@@ -333,14 +333,31 @@ pub struct CatalogSettings {
     /// Database name format; {domain} and {product} are required.
     #[serde(default = "default_database_name")]
     pub database_name: String,
+    /// The Athena workgroup consumers query the catalogue with. Exported data contracts list an
+    /// Athena server only when this is set (ODCS needs the workgroup's query result location).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub athena: Option<AthenaSettings>,
 }
 
 impl Default for CatalogSettings {
     fn default() -> Self {
         CatalogSettings {
             database_name: default_database_name(),
+            athena: None,
         }
     }
+}
+
+/// The Athena workgroup products are queried with (not provisioned by the operator).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AthenaSettings {
+    /// Workgroup name.
+    #[schemars(length(min = 1, max = 128))]
+    pub workgroup: String,
+    /// Where the workgroup stores query results (`s3://bucket/prefix/`): the ODCS `stagingDir`.
+    #[schemars(regex(pattern = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"))]
+    pub staging_location: String,
 }
 
 fn default_database_name() -> String {

@@ -4,6 +4,7 @@
 pub mod catalog;
 mod diff;
 mod documents;
+mod export;
 mod loadtest;
 mod plan;
 pub mod run;
@@ -50,6 +51,9 @@ pub enum Command {
     },
     /// Print the IAM policy the operator itself needs for the AWS step.
     IamPolicy,
+    /// Write open standards documents: an ODCS v3.1.0 data contract per output, or an ODPS
+    /// v1.1.0 data product per product.
+    Export(export::ExportArgs),
 }
 
 /// Where documents come from.
@@ -125,6 +129,7 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write, err: &mut dyn std::io::Write)
         Command::Diff(args) => diff::execute(&args, out, err),
         Command::LoadTest(args) => loadtest::execute(&args, out, err),
         Command::Schema { dir } => schema::run(dir.as_deref(), out, err),
+        Command::Export(args) => export::run(&args, out, err),
         Command::IamPolicy => {
             let policy = crate::aws::permissions::operator_policy();
             let text = serde_json::to_string_pretty(&policy).unwrap_or_default() + "\n";
