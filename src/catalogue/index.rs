@@ -7,7 +7,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use serde::Serialize;
 
 use crate::api::{Column, DataProduct, Deprecation, ProductRef, QueryExample, Visibility};
-use crate::evaluate::{evaluate, expired, Facts};
+use crate::evaluate::{evaluate_all, expired, Facts};
 use crate::model::World;
 use crate::plan::{AwsResource, Plan};
 
@@ -208,9 +208,10 @@ impl Index {
     pub fn build(world: &World, today: jiff::civil::Date, live: bool) -> Index {
         let facts = Facts::offline(today);
         let mut products = BTreeMap::new();
-        for (r, p) in &world.products {
-            let result = evaluate(p, world, &facts);
-            products.insert(r.clone(), entry(r, p, world, result, today));
+        for (r, result) in evaluate_all(world, &facts) {
+            let p = &world.products[&r];
+            let e = entry(&r, p, world, result, today);
+            products.insert(r, e);
         }
         Index {
             today: today.to_string(),

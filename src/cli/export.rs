@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 use serde_json::Value;
 
 use crate::catalogue::{odcs, odps};
-use crate::evaluate::{evaluate, Facts};
+use crate::evaluate::{evaluate_all, Facts};
 
 use super::{documents, InputArgs, EXIT_INPUT};
 
@@ -64,12 +64,13 @@ pub fn run(args: &ExportArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     }
     let today = args.input.today();
     let facts = Facts::offline(today);
+    let mut results = evaluate_all(&inputs.world, &facts);
     let mut failed = false;
     // (file name, document), in product order.
     let mut docs: Vec<(String, Value)> = Vec::new();
     for (r, source) in &inputs.products {
         let product = &inputs.world.products[r];
-        let plan = match evaluate(product, &inputs.world, &facts) {
+        let plan = match results.remove(r).expect("every product is evaluated") {
             Ok(p) => p,
             Err(refusal) => {
                 failed = true;

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use crate::evaluate::{evaluate, Facts};
+use crate::evaluate::{evaluate_all, Facts};
 use crate::plan::to_yaml;
 
 use super::{documents, Format, PlanArgs, EXIT_INPUT};
@@ -24,9 +24,10 @@ pub fn run(args: &PlanArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let mut items = Vec::new();
     // The operator's own evaluation; offline, namespace labels are unknown and not checked.
     let facts = Facts::offline(args.input.today());
+    let mut results = evaluate_all(&inputs.world, &facts);
     for (r, source) in &inputs.products {
         let product = &inputs.world.products[r];
-        match evaluate(product, &inputs.world, &facts) {
+        match results.remove(r).expect("every product is evaluated") {
             Ok(p) => {
                 yaml.push_str(&format!(
                     "# DataProduct {r} (template {}): {} Kubernetes objects, {} AWS resources\n",

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use crate::evaluate::{evaluate, Facts};
+use crate::evaluate::{evaluate_all, Facts};
 use crate::governance::{self, Violation};
 
 use super::{documents, InputArgs, EXIT_INPUT};
@@ -19,9 +19,9 @@ pub fn run(args: &InputArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     }
     // A product is valid when the operator's own evaluation would plan it.
     let facts = Facts::offline(args.today());
+    let mut results = evaluate_all(&inputs.world, &facts);
     for (r, source) in &inputs.products {
-        let product = &inputs.world.products[r];
-        if let Err(refusal) = evaluate(product, &inputs.world, &facts) {
+        if let Some(Err(refusal)) = results.remove(r) {
             for v in refusal.violations {
                 lines.push((source.file.display().to_string(), v));
             }

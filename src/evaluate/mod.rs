@@ -8,7 +8,7 @@ pub mod admission;
 
 use std::collections::BTreeMap;
 
-use crate::api::DataProduct;
+use crate::api::{DataProduct, ProductRef};
 use crate::governance::{self, breaking, Violation};
 use crate::model::World;
 use crate::plan::{self, AwsResource, Plan};
@@ -80,6 +80,39 @@ pub fn expired(expires: Option<&str>, today: jiff::civil::Date) -> Option<jiff::
 /// `world`), no published output may break, and the product may not move namespace. Then the
 /// plan, without grants that have expired on `facts.today`.
 pub fn evaluate(product: &DataProduct, world: &World, facts: &Facts) -> Result<Plan, Refusal> {
+    let me = World::product_ref(product);
+    let collisions = governance::validate_set(world)
+        .into_iter()
+        .filter(|(p, _)| p == &me)
+        .map(|(_, v)| v)
+        .collect();
+    evaluate_with(product, world, facts, collisions)
+}
+
+/// [`evaluate`] for every product of `world` (the CLI's files, the catalogue): the same result
+/// per product, with the set-wide name-collision check run once rather than once per product,
+/// so the cost grows with the number of products, not with its square.
+pub fn evaluate_all(world: &World, facts: &Facts) -> BTreeMap<ProductRef, Result<Plan, Refusal>> {
+    let mut collisions: BTreeMap<ProductRef, Vec<Violation>> = BTreeMap::new();
+    for (r, v) in governance::validate_set(world) {
+        collisions.entry(r).or_default().push(v);
+    }
+    world
+        .products
+        .iter()
+        .map(|(r, p)| {
+            let mine = collisions.remove(r).unwrap_or_default();
+            (r.clone(), evaluate_with(p, world, facts, mine))
+        })
+        .collect()
+}
+
+fn evaluate_with(
+    product: &DataProduct,
+    world: &World,
+    facts: &Facts,
+    collisions: Vec<Violation>,
+) -> Result<Plan, Refusal> {
     let Some(template) = world.template_of(product) else {
         return Err(Refusal::new(
             "TemplateNotFound",
@@ -123,14 +156,8 @@ pub fn evaluate(product: &DataProduct, world: &World, facts: &Facts) -> Result<P
                 .collect(),
         ));
     }
-    let me = World::product_ref(product);
     let mut violations = governance::validate_product(product, world);
-    violations.extend(
-        governance::validate_set(world)
-            .into_iter()
-            .filter(|(p, _)| p == &me)
-            .map(|(_, v)| v),
-    );
+    violations.extend(collisions);
     if !violations.is_empty() {
         return Err(Refusal::new("GovernanceViolation", violations));
     }
@@ -182,4 +209,56 @@ pub fn evaluate(product: &DataProduct, world: &World, facts: &Facts) -> Result<P
 /// label) is still cleaned up per its template's deletion policy.
 pub fn plan_for_cleanup(product: &DataProduct, world: &World) -> Option<Plan> {
     plan::plan(product, world.template_of(product)?, world).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::load::{load_paths, Document, LoadOptions};
+
+    fn examples() -> World {
+        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let (docs, errors) = load_paths(
+            &[root.join("examples"), root.join("templates")],
+            &LoadOptions::default(),
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        let mut world = World::default();
+        for d in docs {
+            match d.document {
+                Document::Product(p) => world.add_product(*p),
+                Document::Template(t) => world.add_template(*t),
+                Document::Access(a) => world.accesses.push(*a),
+            }
+        }
+        world
+    }
+
+    #[test]
+    fn evaluating_all_at_once_is_evaluating_each() {
+        let mut world = examples();
+        // A collision, so the set-wide check has something to say.
+        let mut twin = world.products.values().next().unwrap().clone();
+        twin.metadata.name = Some(format!("{}-", twin.metadata.name.unwrap()));
+        world.add_product(twin);
+        let facts = Facts::offline("2026-12-01".parse().unwrap());
+        let all = evaluate_all(&world, &facts);
+        assert_eq!(all.len(), world.products.len());
+        for (r, p) in &world.products {
+            assert_eq!(all[r], evaluate(p, &world, &facts), "{r}");
+        }
+        assert!(all.values().any(|r| r.is_err()), "the twin collides");
+    }
+
+    #[test]
+    fn expiry_is_inclusive_of_its_day() {
+        let day = |s: &str| s.parse::<jiff::civil::Date>().unwrap();
+        assert_eq!(expired(Some("2026-12-01"), day("2026-12-01")), None);
+        assert_eq!(
+            expired(Some("2026-11-30"), day("2026-12-01")),
+            Some(day("2026-11-30"))
+        );
+        assert_eq!(expired(Some("not a date"), day("2026-12-01")), None);
+        assert_eq!(expired(None, day("2026-12-01")), None);
+    }
 }
