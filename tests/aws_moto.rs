@@ -22,7 +22,8 @@ use support::proxy::{Fault, Faults, Proxy};
 
 const REGION: &str = "eu-west-1";
 const CONVERSATIONS: &str = "messaging/conversations";
-const CONSUMER_ROLE: &str = "arn:aws:iam::123456789012:role/dp-marketing-campaign-attribution";
+const CONSUMER_ROLE: &str =
+    "arn:aws:iam::123456789012:role/dataproducts/dp-marketing-campaign-attribution";
 
 fn owner(product: &str, uid: &str) -> Owner {
     Owner {
@@ -416,6 +417,23 @@ async fn provisions_a_product_from_scratch_with_every_property_read_back() {
                     .unwrap();
                 let role = out.role().unwrap();
                 assert_eq!(role.arn(), r.spec.arn);
+                // Under the template's path, with the template's boundary: the operator's
+                // policy allows CreateRole only so.
+                assert_eq!(role.path(), "/dataproducts/");
+                assert!(
+                    role.arn().contains(":role/dataproducts/dp-"),
+                    "{}",
+                    role.arn()
+                );
+                let boundary = role.permissions_boundary().expect("a permissions boundary");
+                assert_eq!(
+                    boundary.permissions_boundary_arn(),
+                    Some("arn:aws:iam::123456789012:policy/dataproducts/DataProductBoundary")
+                );
+                assert_eq!(
+                    r.spec.permissions_boundary.as_deref(),
+                    boundary.permissions_boundary_arn()
+                );
                 let trust = parse_policy(role.assume_role_policy_document().unwrap()).unwrap();
                 assert!(same_policy(&trust, &r.spec.trust_policy), "{trust}");
                 let tags: BTreeMap<String, String> = role
@@ -1403,4 +1421,69 @@ async fn a_foreign_table_in_the_products_database_is_reported_left_alone_and_nev
     assert!(!held.contains_key(CONSUMER_ROLE), "{held:?}");
     // Nothing is retried with writes.
     assert_eq!(aws.ensure(&me, &plan).await.calls.mutations, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_boundary_is_replaced_and_a_role_under_another_path_is_a_conflict() {
+    let Some(moto) = Moto::start() else { return };
+    let world = plans::world();
+    let mut plan = plans::aws_plan(&world, CONVERSATIONS);
+    let aws = moto.aws().await;
+    let me = owner(CONVERSATIONS, "uid-1");
+    assert_ready(&aws.ensure(&me, &plan).await);
+    let sdk = Sdk::new(&moto.endpoint, REGION).await;
+    let role_boundary = |sdk: &Sdk| {
+        let iam = sdk.iam.clone();
+        async move {
+            let out = iam
+                .get_role()
+                .role_name("dp-messaging-conversations")
+                .send()
+                .await
+                .unwrap();
+            let role = out.role().unwrap();
+            (
+                role.path().to_string(),
+                role.permissions_boundary()
+                    .and_then(|b| b.permissions_boundary_arn())
+                    .map(str::to_string),
+            )
+        }
+    };
+
+    // The template names another boundary: it replaces the old one, in one call.
+    let other = "arn:aws:iam::123456789012:policy/dataproducts/OtherBoundary";
+    for r in plan.iter_mut() {
+        if let AwsResource::IamRole(r) = r {
+            r.spec.permissions_boundary = Some(other.to_string());
+        }
+    }
+    let changed = aws.ensure(&me, &plan).await;
+    assert_ready(&changed);
+    assert_eq!(changed.calls.mutations, 1, "{}", counts(changed.calls));
+    assert_eq!(
+        role_boundary(&sdk).await,
+        ("/dataproducts/".to_string(), Some(other.to_string()))
+    );
+    assert_eq!(aws.ensure(&me, &plan).await.calls.mutations, 0);
+
+    // The template moves roles to another path: IAM cannot move a role, so ours is reported.
+    for r in plan.iter_mut() {
+        if let AwsResource::IamRole(r) = r {
+            r.spec.path = "/elsewhere/".to_string();
+        }
+    }
+    let moved = aws.ensure(&me, &plan).await;
+    assert_eq!(moved.access.reason, "Conflict", "{}", moved.access.message);
+    assert!(
+        moved.access.message.contains("under path /dataproducts/")
+            && moved.access.message.contains("/elsewhere/"),
+        "{}",
+        moved.access.message
+    );
+    assert_eq!(moved.calls.mutations, 0, "{}", counts(moved.calls));
+    assert_eq!(
+        role_boundary(&sdk).await,
+        ("/dataproducts/".to_string(), Some(other.to_string()))
+    );
 }

@@ -118,6 +118,49 @@ fn crd_command_prints_three_crds() {
     assert_eq!(out.matches("kind: CustomResourceDefinition").count(), 3);
 }
 
+#[test]
+fn iam_policy_is_filled_in_from_the_templates_or_has_placeholders() {
+    let (code, out, _) = dpctl(&["iam-policy", "-t", &templates()]);
+    assert_eq!(code, ExitCode::SUCCESS);
+    let policy: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let text = policy.to_string();
+    assert!(
+        text.contains("arn:aws:iam::123456789012:role/dataproducts/*"),
+        "{text}"
+    );
+    assert!(text.contains("arn:aws:s3:::acme-*"), "{text}");
+    assert!(!text.contains("role/*\""), "no role wildcard: {text}");
+    assert!(
+        !text.contains("arn:aws:s3:::*"),
+        "no bucket wildcard: {text}"
+    );
+    assert!(text.contains("\"iam:PermissionsBoundary\""), "{text}");
+
+    let (code, out, _) = dpctl(&["iam-policy"]);
+    assert_eq!(code, ExitCode::SUCCESS);
+    assert!(
+        out.contains("ACCOUNT_ID") && out.contains("BUCKET_PREFIX"),
+        "{out}"
+    );
+
+    // A template without a permissions boundary: no policy (CreateRole needs one).
+    let dir = std::env::temp_dir().join(format!("dpctl-iam-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let standard =
+        std::fs::read_to_string(PathBuf::from(templates()).join("standard.yaml")).unwrap();
+    let without: String = standard
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("permissionsBoundary:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(dir.join("standard.yaml"), without).unwrap();
+    let (code, out, err) = dpctl(&["iam-policy", "-t", &dir.display().to_string()]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(code, ExitCode::from(2));
+    assert!(out.is_empty());
+    assert!(err.contains("permissionsBoundary"), "{err}");
+}
+
 /// `dpctl crd | head`: the reader leaving early is not an error. Run as a process, because the
 /// broken pipe is the operating system's.
 #[test]

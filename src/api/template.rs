@@ -371,6 +371,17 @@ pub struct PipelineSettings {
     /// IAM role name format; {domain} and {product} are required.
     #[serde(default = "default_role_name")]
     pub role_name: String,
+    /// IAM path the roles are created under (`/dataproducts/`): the operator's own policy
+    /// (`dpctl iam-policy`) lets it create and change roles under this path only.
+    #[serde(default = "default_role_path")]
+    #[schemars(regex(pattern = r"^/([A-Za-z0-9+=,.@_-]+/)+$"))]
+    pub role_path: String,
+    /// Managed policy ARN attached to every role as its permissions boundary. The operator's
+    /// policy allows CreateRole only with this boundary, so a role it makes can never hold more
+    /// than the boundary does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^arn:aws[a-z-]*:iam::[0-9]{12}:policy/.+$"))]
+    pub permissions_boundary: Option<String>,
     /// Name of the ServiceAccount pipelines run as.
     #[serde(default = "default_service_account")]
     pub service_account: String,
@@ -383,6 +394,8 @@ impl Default for PipelineSettings {
     fn default() -> Self {
         PipelineSettings {
             role_name: default_role_name(),
+            role_path: default_role_path(),
+            permissions_boundary: None,
             service_account: default_service_account(),
             defaults: PipelineDefaults::default(),
         }
@@ -391,6 +404,10 @@ impl Default for PipelineSettings {
 
 fn default_role_name() -> String {
     "dp-{domain}-{product}".to_string()
+}
+
+fn default_role_path() -> String {
+    "/dataproducts/".to_string()
 }
 
 fn default_service_account() -> String {

@@ -10,7 +10,7 @@ use crate::plan::AwsResource;
 use super::call::{self, Calls, Fault, StepError};
 use super::catalog::{Catalog, CatalogError, DatabaseState, DesiredDatabase, TableShape};
 use super::grants::{self, ActiveGrant, GrantError, Grants, Ledger};
-use super::identity::{DesiredRole, Identity, IdentityError};
+use super::identity::{DesiredRole, Identity, IdentityError, RoleState};
 use super::ownership::{Observed, Ownership};
 use super::storage::{DesiredBucket, Storage, StorageError};
 use super::{partition_of, write_ledger, Aws, AwsReport, Concern, Owner, Planned};
@@ -352,14 +352,31 @@ impl Aws {
             resource: format!("IAM role {name}"),
             detail: why,
         };
+        // IAM cannot move a role to another path: one of ours under an old path is reported,
+        // not changed (the operator's policy covers only the template's path).
+        let moved = |state: &RoleState| {
+            (state.path != desired.path).then(|| {
+                conflict(format!(
+                    "it is under path {} but the template says {}; IAM cannot move a role, \
+                     delete it to have it recreated",
+                    state.path, desired.path
+                ))
+            })
+        };
         match identity.observe(&desired, owner).await? {
-            Observed::Present { state, .. } => identity.update(&desired, &state).await,
+            Observed::Present { state, .. } => match moved(&state) {
+                Some(e) => Err(e),
+                None => identity.update(&desired, &state).await,
+            },
             Observed::Foreign(why) => Err(conflict(why)),
             Observed::Absent => match identity.create(&desired).await {
                 Ok(()) => Ok(()),
                 Err(e) if e.is(Fault::AlreadyExists) => {
                     match identity.observe(&desired, owner).await? {
-                        Observed::Present { state, .. } => identity.update(&desired, &state).await,
+                        Observed::Present { state, .. } => match moved(&state) {
+                            Some(e) => Err(e),
+                            None => identity.update(&desired, &state).await,
+                        },
                         Observed::Foreign(why) => Err(conflict(why)),
                         Observed::Absent => Err(IdentityError::from(e)),
                     }

@@ -18,6 +18,10 @@ step_error!(
 #[derive(Debug, Clone, PartialEq)]
 pub struct DesiredRole {
     pub name: String,
+    /// IAM path (`/dataproducts/`); set at creation, IAM cannot change it.
+    pub path: String,
+    /// Permissions boundary ARN attached at creation and kept attached.
+    pub permissions_boundary: Option<String>,
     pub trust_policy: Value,
     pub policy_name: String,
     pub policy: Value,
@@ -28,6 +32,8 @@ impl DesiredRole {
     pub fn from_plan(name: &str, spec: &IamRoleSpec, owner: &Owner) -> DesiredRole {
         DesiredRole {
             name: name.to_string(),
+            path: spec.path.clone(),
+            permissions_boundary: spec.permissions_boundary.clone(),
             trust_policy: spec.trust_policy.clone(),
             policy_name: spec.policy_name.clone(),
             policy: spec.policy.clone(),
@@ -39,6 +45,8 @@ impl DesiredRole {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RoleState {
     pub arn: String,
+    pub path: String,
+    pub permissions_boundary: Option<String>,
     pub trust_policy: Option<Value>,
     pub policy: Option<Value>,
     pub tags: BTreeMap<String, String>,
@@ -50,6 +58,15 @@ pub enum RoleDeletion {
     Deleted,
     Absent,
     NotOwned(String),
+}
+
+/// What GetRole showed.
+struct FoundRole {
+    arn: String,
+    path: String,
+    permissions_boundary: Option<String>,
+    trust_policy: Option<Value>,
+    tags: BTreeMap<String, String>,
 }
 
 pub struct Identity<'a> {
@@ -69,10 +86,7 @@ fn tag_list(
 }
 
 impl Identity<'_> {
-    async fn get_role(
-        &self,
-        name: &str,
-    ) -> Result<Option<(String, Option<Value>, BTreeMap<String, String>)>, IdentityError> {
+    async fn get_role(&self, name: &str) -> Result<Option<FoundRole>, IdentityError> {
         let out = self
             .calls
             .read(
@@ -94,11 +108,16 @@ impl Identity<'_> {
             .iter()
             .map(|t| (t.key().to_string(), t.value().to_string()))
             .collect();
-        Ok(Some((
-            role.arn().to_string(),
-            role.assume_role_policy_document().and_then(parse_policy),
+        Ok(Some(FoundRole {
+            arn: role.arn().to_string(),
+            path: role.path().to_string(),
+            permissions_boundary: role
+                .permissions_boundary()
+                .and_then(|b| b.permissions_boundary_arn())
+                .map(str::to_string),
+            trust_policy: role.assume_role_policy_document().and_then(parse_policy),
             tags,
-        )))
+        }))
     }
 
     /// GetRole (trust policy and tags), then the inline policy when the role is ours.
@@ -107,10 +126,10 @@ impl Identity<'_> {
         desired: &DesiredRole,
         owner: &Owner,
     ) -> Result<Observed<RoleState>, IdentityError> {
-        let Some((arn, trust_policy, tags)) = self.get_role(&desired.name).await? else {
+        let Some(found) = self.get_role(&desired.name).await? else {
             return Ok(Observed::Absent);
         };
-        let ownership = Ownership::from_tags(&tags, owner);
+        let ownership = Ownership::from_tags(&found.tags, owner);
         if let Ownership::Foreign(why) = ownership {
             return Ok(Observed::Foreign(why));
         }
@@ -134,15 +153,18 @@ impl Identity<'_> {
         Ok(Observed::Present {
             ownership,
             state: RoleState {
-                arn,
-                trust_policy,
+                arn: found.arn,
+                path: found.path,
+                permissions_boundary: found.permissions_boundary,
+                trust_policy: found.trust_policy,
                 policy,
-                tags,
+                tags: found.tags,
             },
         })
     }
 
-    /// CreateRole with its trust policy and tags in one call, then the inline policy.
+    /// CreateRole with its path, permissions boundary, trust policy and tags in one call (the
+    /// operator's own policy allows CreateRole only so), then the inline policy.
     pub async fn create(&self, d: &DesiredRole) -> Result<(), CallError> {
         let action = "iam:CreateRole";
         self.calls
@@ -152,6 +174,8 @@ impl Identity<'_> {
                 self.iam
                     .create_role()
                     .role_name(&d.name)
+                    .path(&d.path)
+                    .set_permissions_boundary(d.permissions_boundary.clone())
                     .assume_role_policy_document(d.trust_policy.to_string())
                     .description("Data product role, managed by dataproduct-operator")
                     .set_tags(Some(tag_list(action, &d.name, &d.tags)?))
@@ -178,8 +202,25 @@ impl Identity<'_> {
         Ok(())
     }
 
-    /// Trust policy, inline policy and tags, each only when it differs.
+    /// Permissions boundary, trust policy, inline policy and tags, each only when it differs.
+    /// The boundary goes first, so a role never holds a new policy without it. A boundary the
+    /// template no longer names is left attached (the operator may not remove boundaries).
     pub async fn update(&self, d: &DesiredRole, observed: &RoleState) -> Result<(), IdentityError> {
+        if let Some(boundary) = &d.permissions_boundary {
+            if observed.permissions_boundary.as_ref() != Some(boundary) {
+                self.calls
+                    .mutate(
+                        "iam:PutRolePermissionsBoundary",
+                        &d.name,
+                        self.iam
+                            .put_role_permissions_boundary()
+                            .role_name(&d.name)
+                            .permissions_boundary(boundary)
+                            .send(),
+                    )
+                    .await?;
+            }
+        }
         if !observed
             .trust_policy
             .as_ref()
@@ -224,10 +265,10 @@ impl Identity<'_> {
 
     /// Deletes a role of ours: its inline policies and attached policies first.
     pub async fn delete(&self, name: &str, owner: &Owner) -> Result<RoleDeletion, IdentityError> {
-        let Some((_, _, tags)) = self.get_role(name).await? else {
+        let Some(found) = self.get_role(name).await? else {
             return Ok(RoleDeletion::Absent);
         };
-        match Ownership::from_tags(&tags, owner) {
+        match Ownership::from_tags(&found.tags, owner) {
             Ownership::Ours => {}
             Ownership::Adoptable => {
                 return Ok(RoleDeletion::NotOwned(

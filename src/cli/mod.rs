@@ -5,6 +5,7 @@ pub mod catalog;
 mod diff;
 mod documents;
 mod export;
+mod iam_policy;
 mod loadtest;
 mod plan;
 pub mod run;
@@ -49,8 +50,9 @@ pub enum Command {
         #[arg(short = 'o', long = "output-dir", value_name = "DIR")]
         dir: Option<PathBuf>,
     },
-    /// Print the IAM policy the operator itself needs for the AWS step.
-    IamPolicy,
+    /// Print the IAM policy the operator itself needs for the AWS step, limited to the given
+    /// templates' role path, permissions boundary and name prefixes.
+    IamPolicy(iam_policy::IamPolicyArgs),
     /// Write open standards documents: an ODCS v3.1.0 data contract per output, or an ODPS
     /// v1.1.0 data product per product.
     Export(export::ExportArgs),
@@ -130,11 +132,7 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write, err: &mut dyn std::io::Write)
         Command::LoadTest(args) => loadtest::execute(&args, out, err),
         Command::Schema { dir } => schema::run(dir.as_deref(), out, err),
         Command::Export(args) => export::run(&args, out, err),
-        Command::IamPolicy => {
-            let policy = crate::aws::permissions::operator_policy();
-            let text = serde_json::to_string_pretty(&policy).unwrap_or_default() + "\n";
-            write_or_fail(out, err, &text)
-        }
+        Command::IamPolicy(args) => iam_policy::run(&args, out, err),
     };
     ExitCode::from(code)
 }

@@ -16,6 +16,8 @@ pub struct Names {
     pub namespace: String,
     pub service_account: String,
     pub role_name: String,
+    /// IAM path of the role (`/dataproducts/`); part of its ARN.
+    pub role_path: String,
     pub role_arn: String,
     pub database: String,
     pub region: String,
@@ -120,9 +122,10 @@ impl Names {
         if !errors.is_empty() {
             return Err(errors);
         }
+        let role_path = t.pipelines.role_path.clone();
         let role_arn = format!(
-            "arn:{}:iam::{}:role/{}",
-            t.aws.partition, t.aws.account_id, role_name
+            "arn:{}:iam::{}:role{}{}",
+            t.aws.partition, t.aws.account_id, role_path, role_name
         );
         Ok(Names {
             id,
@@ -132,6 +135,7 @@ impl Names {
             namespace,
             service_account,
             role_name,
+            role_path,
             role_arn,
             database,
             region: t.storage.region.clone(),

@@ -173,12 +173,22 @@ pub struct StorageFormat {
 #[serde(rename_all = "camelCase")]
 pub struct IamRoleSpec {
     pub arn: String,
+    /// IAM path the role is created under.
+    #[serde(default = "default_role_path")]
+    pub path: String,
+    /// Permissions boundary (managed policy ARN) attached to the role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions_boundary: Option<String>,
     /// Who may assume the role: the product's pipelines ServiceAccount.
     pub service_account: String,
     pub trust_policy: Value,
     pub policy_name: String,
     pub policy: Value,
     pub tags: BTreeMap<String, String>,
+}
+
+fn default_role_path() -> String {
+    "/".to_string()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -341,6 +351,8 @@ pub fn build(
         &names.role_name,
         IamRoleSpec {
             arn: names.role_arn.clone(),
+            path: names.role_path.clone(),
+            permissions_boundary: t.pipelines.permissions_boundary.clone(),
             service_account: format!("{}/{}", names.namespace, names.service_account),
             trust_policy: trust_policy(names, t.aws.oidc_provider.as_deref()),
             policy_name: "dataproduct".to_string(),
