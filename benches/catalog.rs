@@ -38,11 +38,9 @@ fn examples() -> World {
 /// Rewrites every string naming an example product (`ns/name`) to its copy in `ns-<k>`.
 fn rename(v: &mut Value, refs: &BTreeSet<String>, k: usize) {
     match v {
-        Value::String(s) => {
-            if refs.contains(s.as_str()) {
-                if let Some((ns, name)) = s.split_once('/') {
-                    *s = format!("{ns}-{k}/{name}");
-                }
+        Value::String(s) if refs.contains(s.as_str()) => {
+            if let Some((ns, name)) = s.split_once('/') {
+                *s = format!("{ns}-{k}/{name}");
             }
         }
         Value::Array(a) => a.iter_mut().for_each(|x| rename(x, refs, k)),
