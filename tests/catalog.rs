@@ -283,6 +283,16 @@ async fn errors_are_json_and_unknown_paths_404() {
 }
 
 #[tokio::test]
+async fn healthz_answers_the_probes() {
+    let addr = start(examples()).await;
+    let r = get(addr, "/healthz").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body.trim(), "ok");
+    let spec = get(addr, "/openapi.json").await.json();
+    assert!(spec["paths"]["/healthz"].is_object(), "documented");
+}
+
+#[tokio::test]
 async fn garbage_never_gives_5xx() {
     let addr = start(examples()).await;
     let targets = [

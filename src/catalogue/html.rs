@@ -52,7 +52,7 @@ const CSS: &str = r#"
 *{box-sizing:border-box}
 body{font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg);margin:0}
 a{color:var(--link)}
-a:focus,button:focus,input:focus,select:focus,summary:focus{outline:3px solid var(--focus);outline-offset:2px}
+a:focus,button:focus,input:focus,select:focus,summary:focus,.scroll:focus{outline:3px solid var(--focus);outline-offset:2px}
 header.site{background:#24292f;color:#fff;padding:.5rem 1rem;display:flex;gap:1.5rem;align-items:center;flex-wrap:wrap}
 header.site a{color:#fff;text-decoration:none;font-weight:600}
 header.site a:hover{text-decoration:underline}
@@ -81,8 +81,13 @@ th{background:var(--soft)}
 caption{text-align:left;font-weight:600;padding:.25rem 0}
 code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.875rem}
 pre{background:var(--soft);border:1px solid var(--line);padding:.75rem;overflow:auto;border-radius:6px;user-select:text;white-space:pre-wrap}
-.example{position:relative}
-.example button.copy{position:absolute;right:.5rem;top:.5rem}
+.example{margin:1rem 0;display:flex;flex-wrap:wrap;align-items:center;gap:.25rem .75rem}
+.example figcaption{font-weight:600}
+.example pre{flex:1 1 100%;margin:0}
+pre,dd code{overflow-wrap:anywhere}td,th,h1,h2,h3{overflow-wrap:break-word}
+.badge{white-space:nowrap}
+.scroll{overflow-x:auto;margin:.5rem 0 1rem}.scroll table{margin:0}
+@media (max-width:40rem){main{padding:.75rem .5rem}table{font-size:.8rem}th,td{padding:.2rem .3rem}}
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}
 dl.facts dt{font-weight:600}dl.facts dd{margin:0}
 nav.pages{display:flex;gap:1rem;margin:1rem 0}
@@ -101,7 +106,25 @@ document.querySelectorAll('button.copy').forEach(function(b){
 });
 "#;
 
+/// Wraps every table in a box that scrolls sideways on its own, so a wide table never widens
+/// the page on a phone; the box takes focus so the keyboard can scroll it too.
+fn scrolling_tables(body: &str) -> String {
+    let mut out = String::with_capacity(body.len() + 1024);
+    for (i, part) in body.split("<table>").enumerate() {
+        if i > 0 {
+            // Numbered: landmarks need distinct names.
+            let _ = write!(
+                out,
+                r#"<div class="scroll" role="region" aria-label="Table {i} (scrolls sideways)" tabindex="0"><table>"#
+            );
+        }
+        out.push_str(part);
+    }
+    out.replace("</table>", "</table></div>")
+}
+
 fn page(title: &str, body: &str) -> String {
+    let body = scrolling_tables(body);
     format!(
         r##"<!DOCTYPE html>
 <html lang="en">
@@ -109,6 +132,7 @@ fn page(title: &str, body: &str) -> String {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} · Data product catalogue</title>
+<link rel="icon" href="data:,">
 <style>{CSS}</style>
 </head>
 <body>
@@ -205,7 +229,7 @@ pub fn list(index: &Index, params: &Params) -> String {
     for p in found.iter().skip((page_no - 1) * PAGE_SIZE).take(PAGE_SIZE) {
         let _ = write!(
             b,
-            r#"<li><h2><a href="{href}">{ns}/{name}</a></h2>
+            r#"<li><h2><a href="{href}">{ns}/<wbr>{name}</a></h2>
 <p>{phase} {fresh}{dep}{class}</p>
 <p>{desc}</p>
 <p class="meta">Domain {domain} · Owner {owner} · Outputs: {outputs}</p></li>
@@ -420,7 +444,7 @@ pub fn product(index: &Index, p: &ProductEntry) -> String {
     let mut b = String::new();
     let _ = write!(
         b,
-        "<h1>{}/{}</h1><p>{} {}{}</p>",
+        "<h1>{}/<wbr>{}</h1><p>{} {}{}</p>",
         esc(&p.namespace),
         esc(&p.name),
         phase_badge(p.phase.as_deref()),
@@ -656,7 +680,7 @@ pub fn product(index: &Index, p: &ProductEntry) -> String {
 pub fn lineage_page(index: &Index) -> String {
     let g = lineage::graph(index);
     let mut b = String::from("<h1>Lineage of the mesh</h1>");
-    b.push_str(r#"<p class="legend"><span>▭ product (links to its page)</span><span>◯ output</span><span>⬦ external source</span><span style="color:#57606a">— writes</span><span style="color:#0550ae">— reads</span><span style="color:#116329">- - grants</span></p>"#);
+    b.push_str(r#"<p class="legend"><span>▭ product (links to its page)</span><span>◯ output</span><span>◇ external source</span><span style="color:#57606a">— writes</span><span style="color:#0550ae">— reads</span><span style="color:#116329">- - grants</span></p>"#);
     b.push_str(&svg(&g, "Lineage of the mesh", None));
     b.push_str(&edge_table(&g));
     page("Lineage", &b)
@@ -733,7 +757,7 @@ pub fn svg(g: &Graph, title: &str, focus: Option<&str>) -> String {
     let width = 20 + columns.len() * (NODE_W + COL_GAP) - COL_GAP;
     let height = 20 + max_rows * (NODE_H + ROW_GAP) - ROW_GAP;
     let mut s = format!(
-        r##"<div class="lineage"><svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-labelledby="lt"><title id="lt">{}</title>
+        r##"<div class="lineage"><svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="group" aria-labelledby="lt"><title id="lt">{}</title>
 <defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#57606a"/></marker></defs>
 "##,
         esc(title)

@@ -163,6 +163,8 @@ pub fn respond(index: &Index, req: &Request) -> Response {
             Err((status, message)) => error(status, &message),
         },
         ["openapi.json"] => json_response(StatusCode::OK, &openapi()),
+        // Liveness and readiness: the index is in memory, so answering at all is healthy.
+        ["healthz"] => response(StatusCode::OK, "ok\n".into(), "text/plain; charset=utf-8"),
         [""] => html_response(StatusCode::OK, html::list(index, &params)),
         ["products", ns, name] => match index.get(ns, name) {
             Some(p) => html_response(StatusCode::OK, html::product(index, p)),
@@ -256,6 +258,7 @@ pub fn openapi() -> Value {
                     "404": err
                 }
             }},
+            "/healthz": {"get": {"summary": "Liveness and readiness", "responses": {"200": {"description": "ok"}}}},
             "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI document"}}}}
         },
         "components": {"schemas": {

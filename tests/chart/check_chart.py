@@ -269,8 +269,8 @@ def check_rbac(c: Checks, label: str, docs: list[dict], extra_rules: list[dict])
         c.check(f"[{label}] no extra ClusterRole without rbac.extraRules", [] if not extra else "rendered")
 
 
-def check_deployment(c: Checks, label: str, docs: list[dict], port: int) -> dict:
-    deploy = one(docs, "Deployment", FULLNAME)
+def restricted_problems(deploy: dict) -> list[str]:
+    """What keeps a Deployment's pods from the restricted Pod Security Standard, or lacks limits."""
     pod = deploy["spec"]["template"]["spec"]
     psc = pod.get("securityContext") or {}
     containers = pod["containers"] + (pod.get("initContainers") or [])
@@ -309,6 +309,13 @@ def check_deployment(c: Checks, label: str, docs: list[dict], port: int) -> dict
             for r in ("cpu", "memory"):
                 if not (res.get(kind) or {}).get(r):
                     problems.append(f"{name}: no {kind}.{r}")
+    return problems
+
+
+def check_deployment(c: Checks, label: str, docs: list[dict], port: int) -> dict:
+    deploy = one(docs, "Deployment", FULLNAME)
+    pod = deploy["spec"]["template"]["spec"]
+    problems = restricted_problems(deploy)
     c.check(f"[{label}] Deployment is restricted (non-root, read-only, no capabilities, seccomp) with requests and limits", problems)
 
     ctr = next(x for x in pod["containers"] if x["name"] == "operator")
@@ -353,6 +360,103 @@ def check_deployment(c: Checks, label: str, docs: list[dict], port: int) -> dict
             problems.append(f"{other['kind']} selector does not match the pods")
     c.check(f"[{label}] operator container runs `dpctl run` in-cluster with its pod's name and namespace", problems)
     return deploy
+
+
+CATALOGUE = f"{FULLNAME}-catalogue"
+
+
+def is_catalogue(d: dict) -> bool:
+    return ((d.get("metadata") or {}).get("labels") or {}).get("app.kubernetes.io/component") == "catalogue"
+
+
+def check_catalogue(c: Checks, label: str, docs: list[dict], values: dict | None) -> None:
+    cat = ((values or {}).get("catalogue")) or {}
+    mine = [d for d in docs if is_catalogue(d)]
+    if not cat.get("enabled"):
+        c.check(f"[{label}] no catalogue objects without catalogue.enabled", [f"renders {d['kind']} {d['metadata']['name']}" for d in mine])
+        return
+    port = cat.get("port", 8090)
+    deploy = one(docs, "Deployment", CATALOGUE)
+    c.check(f"[{label}] catalogue Deployment is restricted (the operator's security contexts) with requests and limits", restricted_problems(deploy))
+
+    pod = deploy["spec"]["template"]["spec"]
+    ctr = pod["containers"][0]
+    env = env_of(ctr)
+    ports = {p["name"]: p["containerPort"] for p in ctr.get("ports") or []}
+    problems = []
+    if len(pod["containers"]) != 1 or ctr["name"] != "catalogue":
+        problems.append(f"containers {[x['name'] for x in pod['containers']]}")
+    if ctr.get("args") != ["catalog"]:
+        problems.append(f"args {ctr.get('args')}, want ['catalog'] (cluster mode)")
+    if env.get("DPO_CATALOG_LISTEN") != f"0.0.0.0:{port}":
+        problems.append(f"DPO_CATALOG_LISTEN {env.get('DPO_CATALOG_LISTEN')!r}")
+    for probe in ("livenessProbe", "readinessProbe"):
+        get = (ctr.get(probe) or {}).get("httpGet") or {}
+        if get.get("path") != "/healthz" or ports.get(get.get("port"), get.get("port")) != port:
+            problems.append(f"{probe} {get}, want /healthz on {port}")
+    if deploy["spec"]["replicas"] != cat.get("replicas", 1):
+        problems.append(f"replicas {deploy['spec']['replicas']}")
+    if pod.get("serviceAccountName") != CATALOGUE:
+        problems.append(f"serviceAccountName {pod.get('serviceAccountName')}")
+    c.check(f"[{label}] catalogue runs `dpctl catalog` on port {port}, probes /healthz, its own ServiceAccount", problems)
+
+    problems = []
+    pod_labels = deploy["spec"]["template"]["metadata"]["labels"]
+    operator = one(docs, "Deployment", FULLNAME)
+    op_labels = operator["spec"]["template"]["metadata"]["labels"]
+    if any(pod_labels.get(k) != v for k, v in deploy["spec"]["selector"]["matchLabels"].items()):
+        problems.append("selector does not match its pods")
+    for other in docs:
+        if other["kind"] not in ("Service", "PodDisruptionBudget", "Deployment"):
+            continue
+        sel = (other.get("spec") or {}).get("selector") or {}
+        sel = sel.get("matchLabels", sel) if other["kind"] != "Service" else sel
+        picks_cat = all(pod_labels.get(k) == v for k, v in sel.items())
+        picks_op = all(op_labels.get(k) == v for k, v in sel.items())
+        name = f"{other['kind']} {other['metadata']['name']}"
+        if is_catalogue(other) and (picks_op or not picks_cat):
+            problems.append(f"{name} does not select exactly the catalogue's pods")
+        if not is_catalogue(other) and picks_cat:
+            problems.append(f"{name} of the operator selects the catalogue's pods")
+    svc = one(docs, "Service", CATALOGUE)
+    if svc["spec"]["ports"] != [{"name": "http", "port": cat.get("service", {}).get("port", 80), "targetPort": "http", "protocol": "TCP"}]:
+        problems.append(f"Service ports {svc['spec']['ports']}")
+    c.check(f"[{label}] catalogue Service selects its pods and no operator selector does", problems)
+
+    want = {("dataproducts.io", r, v) for r in ("dataproducts", "dataproducttemplates", "dataproductaccesses") for v in ("get", "list", "watch")}
+    role = one(docs, "ClusterRole", CATALOGUE)
+    got = role_triples(role)
+    binding = one(docs, "ClusterRoleBinding", CATALOGUE)
+    problems = [f"missing {t}" for t in sorted(want - got)] + [f"more than read-only: {t}" for t in sorted(got - want)] + wildcards(role)
+    if binding["roleRef"]["name"] != CATALOGUE or binding["subjects"] != [{"kind": "ServiceAccount", "name": CATALOGUE, "namespace": NAMESPACE}]:
+        problems.append(f"binding {binding['roleRef']} {binding['subjects']}")
+    one(docs, "ServiceAccount", CATALOGUE)
+    c.check(f"[{label}] catalogue ClusterRole is read-only (get, list, watch on the three kinds) and bound to its ServiceAccount", problems)
+
+    ing = cat.get("ingress") or {}
+    found = [d for d in docs if d["kind"] == "Ingress"]
+    problems = []
+    if not ing.get("enabled"):
+        problems += [f"renders Ingress {d['metadata']['name']}" for d in found]
+    else:
+        spec = one(docs, "Ingress", CATALOGUE)["spec"]
+        rule = spec["rules"][0]
+        backend = rule["http"]["paths"][0]["backend"]["service"]
+        if rule["host"] != ing["host"]:
+            problems.append(f"host {rule['host']}")
+        if backend != {"name": CATALOGUE, "port": {"name": "http"}}:
+            problems.append(f"backend {backend}")
+        secret = (ing.get("tls") or {}).get("secretName")
+        want_tls = [{"hosts": [ing["host"]], "secretName": secret}] if secret else None
+        if spec.get("tls") != want_tls:
+            problems.append(f"tls {spec.get('tls')}, want {want_tls}")
+        if ing.get("className") and spec.get("ingressClassName") != ing["className"]:
+            problems.append(f"ingressClassName {spec.get('ingressClassName')}")
+    c.check(f"[{label}] catalogue Ingress: {'host ' + ing['host'] + (' with TLS' if (ing.get('tls') or {}).get('secretName') else '') if ing.get('enabled') else 'none'}", problems)
+    c.check(
+        f"[{label}] catalogue.ingress without a host is refused",
+        None if render_error({"catalogue": {"enabled": True, "ingress": {"enabled": True}}}) else "rendered",
+    )
 
 
 def check_sources(c: Checks) -> None:
@@ -593,7 +697,7 @@ def check_readme(c: Checks) -> None:
     documented = set(re.findall(r"`([A-Za-z0-9_.\-]+)`", readme))
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     # Whole objects documented as one value (their keys are the Kubernetes API's).
-    objects = {"resources", "podSecurityContext", "securityContext", "livenessProbe", "readinessProbe"}
+    objects = {"resources", "catalogue.resources", "podSecurityContext", "securityContext", "livenessProbe", "readinessProbe"}
     missing = [
         p for p in value_paths(values)
         if p not in documented and not any(p.startswith(o + ".") and o in documented for o in objects)
@@ -617,6 +721,9 @@ def main() -> int:
         docs = render(values)
         check_manifests(c, label, docs)
         check_rbac(c, label, docs, (values or {}).get("rbac", {}).get("extraRules") or [])
+        check_catalogue(c, label, docs, values)
+        # The operator's own checks see only the operator's objects.
+        docs = [d for d in docs if not is_catalogue(d)]
         check_deployment(c, label, docs, (values or {}).get("port", 8080))
         if values is None:
             check_defaults(c, docs)

@@ -84,3 +84,22 @@ override $a (so `versioning: false` works). Lists replace lists.
 {{- end -}}
 {{- end -}}
 {{- end -}}
+
+{{/* The catalogue's pods: a name of their own, so no operator selector (Service, PDB) picks them. */}}
+{{- define "dpo.catalogue.fullname" -}}
+{{- printf "%s-catalogue" (include "dpo.fullname" . | trunc 53 | trimSuffix "-") -}}
+{{- end -}}
+
+{{- define "dpo.catalogue.selectorLabels" -}}
+app.kubernetes.io/name: {{ printf "%s-catalogue" (include "dpo.name" . | trunc 53 | trimSuffix "-") }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "dpo.catalogue.labels" -}}
+helm.sh/chart: {{ include "dpo.chart" . }}
+{{ include "dpo.catalogue.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/component: catalogue
+app.kubernetes.io/part-of: dataproduct-operator
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
