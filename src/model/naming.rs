@@ -13,6 +13,8 @@ pub struct Names {
     pub product: String,
     pub product_namespace: String,
     pub domain: String,
+    /// The template's stage (`dev`, `prod`, ...), when it has one.
+    pub stage: Option<String>,
     pub namespace: String,
     pub service_account: String,
     pub role_name: String,
@@ -45,9 +47,17 @@ impl Names {
         let name = product.metadata.name.clone().unwrap_or_default();
         let product_namespace = product.metadata.namespace.clone().unwrap_or_default();
         let id = format!("{product_namespace}/{name}");
+        let stage = t.stage.clone().filter(|s| !s.is_empty());
+        // What hash suffixes are taken from: the product, and its stage when there is one, so
+        // shortened names of two stages differ too (names without a stage keep their hashes).
+        let hashed = match &stage {
+            Some(s) => format!("{id}@{s}"),
+            None => id.clone(),
+        };
         let mut errors = Vec::new();
         let mut vars = Vars::new()
             .with("organization", t.organization.as_str())
+            .with("stage", stage.clone().unwrap_or_default())
             .with("domain", spec.domain.as_str())
             .with("product", name.as_str())
             .with("team", spec.owner.team.as_str());
@@ -69,28 +79,28 @@ impl Names {
             "spec.namespace.name",
             &t.namespace.name,
             NameKind::Namespace,
-            &id,
+            &hashed,
         );
         let database = expand(
             &vars,
             "spec.catalog.databaseName",
             &t.catalog.database_name,
             NameKind::Glue,
-            &id,
+            &hashed,
         );
         let role_name = expand(
             &vars,
             "spec.pipelines.roleName",
             &t.pipelines.role_name,
             NameKind::IamRole,
-            &id,
+            &hashed,
         );
         let service_account = names::derive(NameKind::Object, &t.pipelines.service_account, &id);
         let mut buckets = Vec::new();
         for (i, layer) in t.storage.layers.iter().enumerate() {
             let mut layer_vars = vars.clone();
             layer_vars.set("layer", layer.name.as_str());
-            let identity = format!("{id}/{}", layer.name);
+            let identity = format!("{hashed}/{}", layer.name);
             let bucket = match shortened_product(&layer_vars, &t.storage.bucket_name, &name) {
                 // Too long: the product part is shortened, so the layer (and the rest of the
                 // format) stays readable, and the hash keeps the name unique.
@@ -110,7 +120,7 @@ impl Names {
             .outputs
             .iter()
             .map(|o| {
-                let identity = format!("{id}/{}", o.name);
+                let identity = format!("{hashed}/{}", o.name);
                 (
                     o.name.clone(),
                     names::derive(NameKind::Glue, &o.name, &identity),
@@ -129,6 +139,7 @@ impl Names {
             product: name,
             product_namespace,
             domain: spec.domain.clone(),
+            stage,
             namespace,
             service_account,
             role_name,
@@ -173,6 +184,7 @@ impl Names {
     pub fn vars(&self, organization: &str, team: &str) -> Vars {
         Vars::new()
             .with("organization", organization)
+            .with("stage", self.stage.clone().unwrap_or_default())
             .with("domain", self.domain.as_str())
             .with("product", self.product.as_str())
             .with("team", team)

@@ -59,6 +59,7 @@ pub fn build(product: &DataProduct, template: &DataProductTemplate, names: &Name
         "domain": spec.domain,
         "class": spec.class,
         "template": spec.template,
+        "stage": names.stage,
         "description": spec.description.trim(),
         "owner": {"team": spec.owner.team, "email": spec.owner.email},
         "namespace": names.namespace,
