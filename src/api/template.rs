@@ -27,6 +27,7 @@ use super::common::Visibility;
         type_ = "string",
         json_path = ".spec.organization"
     ),
+    printcolumn(name = "Stage", type_ = "string", json_path = ".spec.stage"),
     printcolumn(name = "Region", type_ = "string", json_path = ".spec.storage.region"),
     printcolumn(
         name = "Deletion",
