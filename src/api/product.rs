@@ -334,6 +334,9 @@ pub struct DataProductStatus {
     /// The namespace provisioned for the product.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    /// The stage of the product's template (`dev`, `prod`, ...), when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
     /// One bucket per storage layer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub buckets: Vec<BucketStatus>,

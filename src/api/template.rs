@@ -27,6 +27,7 @@ use super::common::Visibility;
         type_ = "string",
         json_path = ".spec.organization"
     ),
+    printcolumn(name = "Stage", type_ = "string", json_path = ".spec.stage"),
     printcolumn(name = "Region", type_ = "string", json_path = ".spec.storage.region"),
     printcolumn(
         name = "Deletion",
@@ -48,6 +49,13 @@ pub struct DataProductTemplateSpec {
     /// Organisation name used in bucket names (`{organization}`).
     #[schemars(regex(pattern = r"^[a-z][a-z0-9-]{0,29}$"))]
     pub organization: String,
+    /// Stage the template provisions for (`dev`, `staging`, `prod`; `{stage}` in name formats).
+    /// Unset: no stage, and optional parts such as `[-{stage}]` are left out of names. With a
+    /// stage, the namespace, bucket, database and role formats must contain `{stage}`, so the
+    /// products of two stages never share a name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z][a-z0-9]{0,9}$"))]
+    pub stage: Option<String>,
     /// Namespaces (by label) whose DataProducts may use this template; unset allows every namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_namespaces: Option<LabelSelector>,
@@ -81,7 +89,7 @@ pub struct DataProductTemplateSpec {
     #[serde(default)]
     pub governance: GovernanceSettings,
     /// Raw manifests applied into the product namespace; string values may use the placeholders
-    /// {organization}, {domain}, {product}, {team}, {namespace}, {database}, {role}.
+    /// {organization}, {stage}, {domain}, {product}, {team}, {namespace}, {database}, {role}.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "embedded_resources")]
     pub extra_resources: Vec<serde_json::Value>,
@@ -311,10 +319,39 @@ pub struct LayerSettings {
     /// Whether columns marked `pii: true` may live in this layer.
     #[serde(default)]
     pub pii: PiiPolicy,
+    /// Columns every output in this layer must have, with these types (for example the
+    /// metadata every raw record carries: `_added_at`, `_type`, `_source_system`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required_columns: Vec<RequiredColumn>,
+    /// `false`: outputs in this layer are never granted to anyone, not even products of the
+    /// same domain (for example ad-hoc `queries`).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub grantable: bool,
+    /// `false`: pipelines may write outputs in this layer but no pipeline may read them.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub readable_by_pipelines: bool,
 }
 
 fn private() -> Visibility {
     Visibility::Private
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+/// A column every output of a layer carries.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RequiredColumn {
+    /// Column name.
+    pub name: String,
+    /// Glue type the column must have.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// What the column means.
+    #[serde(default)]
+    pub description: String,
 }
 
 /// Whether PII may be stored.

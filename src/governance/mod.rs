@@ -60,6 +60,8 @@ pub const RULES: &[(&str, &str)] = &[
     ("column-example", "every column and partition key has an example when the template requires examples"),
     ("column-naming", "column and partition key names follow the template's naming rule"),
     ("glossary-type", "a column named like a glossary term has the glossary's type"),
+    ("layer-required-columns", "an output has every column its layer requires (such as the _added_at, _type and _source_system metadata of raw layers), with the layer's type"),
+    ("layer-not-readable", "a pipeline reads no output in a layer the template marks readableByPipelines: false (pipelines may only write there)"),
     ("pii-forbidden", "no column marked pii: true in a layer whose template says pii: forbidden"),
     ("query-examples", "every output has an example query when the template requires them; examples have a title and SQL"),
     ("pipeline-reads", "a pipeline reads only declared inputs (an input's output or an external input's name) or own outputs"),

@@ -1,11 +1,11 @@
 //! Rules for DataProduct and DataProductAccess documents.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{deprecation, schedule, Violation};
 use crate::api::{
     Column, ColumnNaming, DataProduct, DataProductAccess, DataProductTemplate, Deprecation,
-    PiiPolicy, ProductRef, Visibility,
+    LayerSettings, Output, PiiPolicy, ProductRef, Visibility,
 };
 use crate::model::glue_type::GlueType;
 use crate::model::names::{self, NameKind};
@@ -80,14 +80,14 @@ pub fn validate_product(product: &DataProduct, world: &World) -> Vec<Violation> 
         ));
         // Without the template the remaining rules that need it cannot run; the rest still do.
         check_outputs(product, None, world, &mut v);
-        check_pipelines(product, &mut v);
+        check_pipelines(product, None, world, &mut v);
         check_inputs(product, world, &mut v);
         return v;
     };
     let t = &template.spec;
 
     check_outputs(product, Some(template), world, &mut v);
-    check_pipelines(product, &mut v);
+    check_pipelines(product, Some(template), world, &mut v);
     check_inputs(product, world, &mut v);
     check_access(product, template, &mut v);
 
@@ -259,10 +259,19 @@ fn check_outputs(
             if !column_names.insert(c.name.to_ascii_lowercase()) {
                 v.push(Violation::new("unique-names", format!("{cat}.name"), format!("column {} appears twice in output {} (partition keys included; Glue names are case-insensitive)", c.name, o.name)));
             }
-            check_column(c, &cat, governance, v);
+            // Columns the layer requires are named by the template (`_added_at`), not the team.
+            let required = layer.is_some_and(|l| {
+                l.required_columns
+                    .iter()
+                    .any(|r| r.name.eq_ignore_ascii_case(&c.name))
+            });
+            check_column(c, &cat, governance, required, v);
             if c.pii && layer.is_some_and(|l| l.pii == PiiPolicy::Forbidden) {
                 v.push(Violation::new("pii-forbidden", format!("{cat}.pii"), format!("layer {} forbids PII; aggregate or pseudonymise {} and drop pii: true, or move output {} to a private layer", o.layer, c.name, o.name)));
             }
+        }
+        if let Some(l) = layer {
+            check_required_columns(o, l, &at, v);
         }
         if o.schema.is_empty() {
             v.push(Violation::new(
@@ -302,10 +311,63 @@ fn check_outputs(
     let _ = world;
 }
 
+/// `layer-required-columns`: every column the layer requires is there, with the layer's type.
+fn check_required_columns(o: &Output, layer: &LayerSettings, at: &str, v: &mut Vec<Violation>) {
+    for r in &layer.required_columns {
+        let found = o
+            .partition_keys
+            .iter()
+            .enumerate()
+            .map(|(j, c)| (format!("{at}.partitionKeys[{j}]"), c))
+            .chain(
+                o.schema
+                    .iter()
+                    .enumerate()
+                    .map(|(j, c)| (format!("{at}.schema[{j}]"), c)),
+            )
+            .find(|(_, c)| c.name.eq_ignore_ascii_case(&r.name));
+        match found {
+            None => v.push(Violation::new(
+                "layer-required-columns",
+                format!("{at}.schema"),
+                format!(
+                    "layer {} requires column {} {} ({}); add it to output {}",
+                    layer.name,
+                    r.name,
+                    r.type_,
+                    r.description.trim(),
+                    o.name
+                ),
+            )),
+            Some((cat, c)) if !same_type(&c.type_, &r.type_) => v.push(Violation::new(
+                "layer-required-columns",
+                format!("{cat}.type"),
+                format!(
+                    "layer {} requires {} to be {}, not {}",
+                    layer.name, r.name, r.type_, c.type_
+                ),
+            )),
+            Some(_) => {}
+        }
+    }
+}
+
+/// Whether two Glue types are the same (case and spacing aside).
+fn same_type(a: &str, b: &str) -> bool {
+    match (GlueType::parse(a), GlueType::parse(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => {
+            let norm = |s: &str| s.to_ascii_lowercase().replace(char::is_whitespace, "");
+            norm(a) == norm(b)
+        }
+    }
+}
+
 fn check_column(
     c: &Column,
     at: &str,
     governance: Option<&crate::api::GovernanceSettings>,
+    required: bool,
     v: &mut Vec<Violation>,
 ) {
     let parsed = if c.type_.trim().is_empty() {
@@ -345,11 +407,12 @@ fn check_column(
             ),
         ));
     }
-    let ok = match g.column_naming {
-        ColumnNaming::SnakeCase => is_snake_case(&c.name),
-        ColumnNaming::CamelCase => is_camel_case(&c.name),
-        ColumnNaming::Any => is_glue_column(&c.name),
-    };
+    let ok = required
+        || match g.column_naming {
+            ColumnNaming::SnakeCase => is_snake_case(&c.name),
+            ColumnNaming::CamelCase => is_camel_case(&c.name),
+            ColumnNaming::Any => is_glue_column(&c.name),
+        };
     if !ok {
         let rule = match g.column_naming {
             ColumnNaming::SnakeCase => {
@@ -376,8 +439,14 @@ fn check_column(
     }
 }
 
-fn check_pipelines(product: &DataProduct, v: &mut Vec<Violation>) {
+fn check_pipelines(
+    product: &DataProduct,
+    template: Option<&DataProductTemplate>,
+    world: &World,
+    v: &mut Vec<Violation>,
+) {
     let spec = &product.spec;
+    let unreadable = unreadable_ports(product, template, world);
     let outputs: BTreeSet<&str> = spec.outputs.iter().map(|o| o.name.as_str()).collect();
     let inputs: BTreeSet<&str> = spec
         .inputs
@@ -440,6 +509,15 @@ fn check_pipelines(product: &DataProduct, v: &mut Vec<Violation>) {
                 ));
             }
         }
+        for (j, r) in p.reads.iter().enumerate() {
+            if let Some((owner, layer)) = unreadable.get(r.as_str()) {
+                v.push(Violation::new(
+                    "layer-not-readable",
+                    format!("{at}.reads[{j}]"),
+                    format!("\"{r}\" is in layer {layer} of {owner}, which pipelines may write but never read; read it from another layer"),
+                ));
+            }
+        }
         for (j, w) in p.writes.iter().enumerate() {
             if !outputs.contains(w.as_str()) {
                 v.push(Violation::new("pipeline-writes", format!("{at}.writes[{j}]"), format!("\"{w}\" is not an output of this product; pipelines write only own outputs")));
@@ -472,6 +550,53 @@ fn check_pipelines(product: &DataProduct, v: &mut Vec<Violation>) {
             }
         }
     }
+}
+
+/// Read ports (own outputs and inputs' outputs) stored in a layer with
+/// `readableByPipelines: false`, with the product and layer they are in.
+fn unreadable_ports<'a>(
+    product: &'a DataProduct,
+    template: Option<&DataProductTemplate>,
+    world: &'a World,
+) -> BTreeMap<&'a str, (String, String)> {
+    let unreadable = |t: &DataProductTemplate, layer: &str| {
+        t.spec
+            .storage
+            .layers
+            .iter()
+            .any(|l| l.name == layer && !l.readable_by_pipelines)
+    };
+    let mut out = BTreeMap::new();
+    if let Some(t) = template {
+        for o in &product.spec.outputs {
+            if unreadable(t, &o.layer) {
+                out.insert(
+                    o.name.as_str(),
+                    ("this product".to_string(), o.layer.clone()),
+                );
+            }
+        }
+    }
+    for i in &product.spec.inputs {
+        let (Some(r), Some(name)) = (
+            i.product.as_deref().and_then(ProductRef::parse),
+            i.output.as_deref(),
+        ) else {
+            continue;
+        };
+        let Some(producer) = world.products.get(&r) else {
+            continue;
+        };
+        let Some(t) = world.template_of(producer) else {
+            continue;
+        };
+        if let Some(o) = producer.spec.outputs.iter().find(|o| o.name == name) {
+            if unreadable(t, &o.layer) {
+                out.insert(name, (r.to_string(), o.layer.clone()));
+            }
+        }
+    }
+    out
 }
 
 fn check_inputs(product: &DataProduct, world: &World, v: &mut Vec<Violation>) {
@@ -609,7 +734,7 @@ fn check_access(product: &DataProduct, template: &DataProductTemplate, v: &mut V
                     format!("\"{o}\" is not an output of this product"),
                 ));
             } else if !public.contains(o) {
-                v.push(Violation::new("consumer-outputs", format!("{at}.outputs[{j}]"), format!("output {o} is in a private layer; only products of the same domain (namespace) may be granted it")));
+                v.push(Violation::new("consumer-outputs", format!("{at}.outputs[{j}]"), format!("output {o} is in a private layer (or one never granted); only products of the same domain (namespace) may be granted private-layer outputs")));
             }
         }
     }
@@ -696,7 +821,7 @@ pub fn validate_access(access: &DataProductAccess, world: &World) -> Vec<Violati
                     format!("{} has no output \"{o}\"", spec.product),
                 ));
             } else if public.as_ref().is_some_and(|pub_| !pub_.contains(o)) {
-                v.push(Violation::new("access-outputs", format!("spec.outputs[{i}]"), format!("output {o} is in a private layer of {}; only public-layer outputs can be granted", spec.product)));
+                v.push(Violation::new("access-outputs", format!("spec.outputs[{i}]"), format!("output {o} is in a private or never-granted layer of {}; only public-layer outputs can be granted", spec.product)));
             }
         }
     }

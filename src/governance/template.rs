@@ -1,6 +1,7 @@
 //! Rules for DataProductTemplate documents.
 
 use std::collections::BTreeSet;
+use std::ops::Not;
 
 use super::Violation;
 use crate::api::{DataProductTemplate, DeletionPolicy};
@@ -9,10 +10,11 @@ use crate::model::names::{self, NameKind};
 use crate::model::placeholders::used;
 
 /// Placeholders a name format may use.
-const NAME_PLACEHOLDERS: &[&str] = &["organization", "domain", "product", "team"];
+const NAME_PLACEHOLDERS: &[&str] = &["organization", "stage", "domain", "product", "team"];
 /// Placeholders extra resources and namespace labels may use.
 const RESOURCE_PLACEHOLDERS: &[&str] = &[
     "organization",
+    "stage",
     "domain",
     "product",
     "team",
@@ -52,7 +54,14 @@ pub fn validate_template(template: &DataProductTemplate) -> Vec<Violation> {
             "spec.storage.bucketName",
             &t.storage.bucket_name,
             &["domain", "product", "layer"],
-            &["organization", "domain", "product", "team", "layer"],
+            &[
+                "organization",
+                "stage",
+                "domain",
+                "product",
+                "team",
+                "layer",
+            ],
         ),
         (
             "spec.catalog.databaseName",
@@ -89,6 +98,18 @@ pub fn validate_template(template: &DataProductTemplate) -> Vec<Violation> {
                     format!("\"{format}\" must contain {{{r}}} so every product gets its own name"),
                 ));
             }
+        }
+        // With a stage, every name must carry it: the dev and prod products of one template
+        // share AWS accounts and clusters at times, and their names must never collide.
+        if t.stage.as_deref().is_some_and(|s| !s.is_empty()) && !placeholders.contains(&"stage") {
+            v.push(Violation::new(
+                "template-format",
+                path,
+                format!(
+                    "the template sets stage {}; \"{format}\" must contain {{stage}} (or [-{{stage}}]) so products of two stages never share a name",
+                    t.stage.as_deref().unwrap_or("")
+                ),
+            ));
         }
         if format.matches('{').count() != format.matches('}').count() {
             v.push(Violation::new(
@@ -161,6 +182,42 @@ pub fn validate_template(template: &DataProductTemplate) -> Vec<Violation> {
                 at,
                 format!(
                     "\"{}\" must be lowercase letters, digits and underscores",
+                    l.name
+                ),
+            ));
+        }
+    }
+    for (i, l) in t.storage.layers.iter().enumerate() {
+        let mut seen = BTreeSet::new();
+        for (j, c) in l.required_columns.iter().enumerate() {
+            let at = format!("spec.storage.layers[{i}].requiredColumns[{j}]");
+            if !seen.insert(c.name.to_ascii_lowercase()) {
+                v.push(Violation::new(
+                    "template-layers",
+                    format!("{at}.name"),
+                    format!("column {} is required twice in layer {}", c.name, l.name),
+                ));
+            }
+            if let Err(e) = GlueType::parse(&c.type_) {
+                v.push(Violation::new("template-layers", format!("{at}.type"), e));
+            }
+            if c.description.trim().is_empty() {
+                v.push(Violation::new(
+                    "template-layers",
+                    format!("{at}.description"),
+                    format!(
+                        "say what {} means in every record of layer {}",
+                        c.name, l.name
+                    ),
+                ));
+            }
+        }
+        if l.grantable.not() && l.visibility == crate::api::Visibility::Public {
+            v.push(Violation::new(
+                "template-layers",
+                format!("spec.storage.layers[{i}].grantable"),
+                format!(
+                    "layer {} is public but never grantable; make it private or grantable",
                     l.name
                 ),
             ));

@@ -13,6 +13,8 @@ pub struct Names {
     pub product: String,
     pub product_namespace: String,
     pub domain: String,
+    /// The template's stage (`dev`, `prod`, ...), when it has one.
+    pub stage: Option<String>,
     pub namespace: String,
     pub service_account: String,
     pub role_name: String,
@@ -47,9 +49,17 @@ impl Names {
         let name = product.metadata.name.clone().unwrap_or_default();
         let product_namespace = product.metadata.namespace.clone().unwrap_or_default();
         let id = format!("{product_namespace}/{name}");
+        let stage = t.stage.clone().filter(|s| !s.is_empty());
+        // What hash suffixes are taken from: the product, and its stage when there is one, so
+        // shortened names of two stages differ too (names without a stage keep their hashes).
+        let hashed = match &stage {
+            Some(s) => format!("{id}@{s}"),
+            None => id.clone(),
+        };
         let mut errors = Vec::new();
         let mut vars = Vars::new()
             .with("organization", t.organization.as_str())
+            .with("stage", stage.clone().unwrap_or_default())
             .with("domain", spec.domain.as_str())
             .with("product", name.as_str())
             .with("team", spec.owner.team.as_str());
@@ -71,28 +81,28 @@ impl Names {
             "spec.namespace.name",
             &t.namespace.name,
             NameKind::Namespace,
-            &id,
+            &hashed,
         );
         let database = expand(
             &vars,
             "spec.catalog.databaseName",
             &t.catalog.database_name,
             NameKind::Glue,
-            &id,
+            &hashed,
         );
         let role_name = expand(
             &vars,
             "spec.pipelines.roleName",
             &t.pipelines.role_name,
             NameKind::IamRole,
-            &id,
+            &hashed,
         );
         let service_account = names::derive(NameKind::Object, &t.pipelines.service_account, &id);
         let mut buckets = Vec::new();
         for (i, layer) in t.storage.layers.iter().enumerate() {
             let mut layer_vars = vars.clone();
             layer_vars.set("layer", layer.name.as_str());
-            let identity = format!("{id}/{}", layer.name);
+            let identity = format!("{hashed}/{}", layer.name);
             let bucket = match shortened_product(&layer_vars, &t.storage.bucket_name, &name) {
                 // Too long: the product part is shortened, so the layer (and the rest of the
                 // format) stays readable, and the hash keeps the name unique.
@@ -112,7 +122,7 @@ impl Names {
             .outputs
             .iter()
             .map(|o| {
-                let identity = format!("{id}/{}", o.name);
+                let identity = format!("{hashed}/{}", o.name);
                 (
                     o.name.clone(),
                     names::derive(NameKind::Glue, &o.name, &identity),
@@ -132,6 +142,7 @@ impl Names {
             product: name,
             product_namespace,
             domain: spec.domain.clone(),
+            stage,
             namespace,
             service_account,
             role_name,
@@ -177,6 +188,7 @@ impl Names {
     pub fn vars(&self, organization: &str, team: &str) -> Vars {
         Vars::new()
             .with("organization", organization)
+            .with("stage", self.stage.clone().unwrap_or_default())
             .with("domain", self.domain.as_str())
             .with("product", self.product.as_str())
             .with("team", team)
@@ -262,5 +274,91 @@ mod tests {
             .buckets
             .iter()
             .all(|(l, b)| b.ends_with(&l.replace('_', "-"))));
+    }
+
+    /// The example product with the datamesh-architecture template's stage-aware formats.
+    fn staged(product: &str, stage: Option<&str>) -> (DataProduct, DataProductTemplate) {
+        static BASE: std::sync::OnceLock<(DataProduct, DataProductTemplate)> =
+            std::sync::OnceLock::new();
+        let (p, t) = BASE.get_or_init(|| load("conversations"));
+        let (mut p, mut t) = (p.clone(), t.clone());
+        p.metadata.name = Some(product.to_string());
+        t.spec.stage = stage.map(str::to_string);
+        t.spec.namespace.name = "{domain}-{product}[-{stage}]".into();
+        t.spec.storage.bucket_name = "{organization}-{domain}-{product}-{layer}[-{stage}]".into();
+        t.spec.catalog.database_name = "{domain}_{product}[_{stage}]".into();
+        t.spec.pipelines.role_name = "dp-{domain}-{product}[-{stage}]".into();
+        (p, t)
+    }
+
+    /// Every name a product claims, by kind, checked against the kind's rules and bounds.
+    fn claims(n: &Names) -> Vec<(NameKind, String)> {
+        let mut out = vec![
+            (NameKind::Namespace, n.namespace.clone()),
+            (NameKind::Glue, n.database.clone()),
+            (NameKind::IamRole, n.role_name.clone()),
+        ];
+        out.extend(
+            n.buckets
+                .iter()
+                .map(|(_, b)| (NameKind::S3Bucket, b.clone())),
+        );
+        out
+    }
+
+    #[test]
+    fn optional_stage_is_left_out_without_a_stage_and_appended_with_one() {
+        let (p, t) = staged("conversations", None);
+        let n = Names::derive(&p, &t).unwrap();
+        assert_eq!(n.namespace, "messaging-conversations");
+        assert_eq!(n.database, "messaging_conversations");
+        assert_eq!(n.stage, None);
+        let (p, t) = staged("conversations", Some("dev"));
+        let n = Names::derive(&p, &t).unwrap();
+        assert_eq!(n.namespace, "messaging-conversations-dev");
+        assert_eq!(n.database, "messaging_conversations_dev");
+        assert_eq!(n.role_name, "dp-messaging-conversations-dev");
+        assert!(n.buckets.iter().all(|(_, b)| b.ends_with("-dev")));
+        assert_eq!(n.stage.as_deref(), Some("dev"));
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// With and without a stage, derived names are valid, bounded and never shared: not
+        /// by two products, and not by the products of two stages of one template.
+        #[test]
+        fn staged_names_are_valid_bounded_and_distinct(
+            products in prop::collection::btree_set("[a-z]([a-z0-9-]{0,61}[a-z0-9])?", 1..6),
+            staged_run in any::<bool>(),
+            stages in prop::collection::btree_set("[a-z][a-z0-9]{0,9}", 1..4),
+        ) {
+            let stages: Vec<Option<String>> = if staged_run {
+                stages.into_iter().map(Some).collect()
+            } else {
+                vec![None]
+            };
+            let mut seen = std::collections::BTreeMap::new();
+            for product in &products {
+                for stage in &stages {
+                    let (p, t) = staged(product, stage.as_deref());
+                    let n = Names::derive(&p, &t).unwrap();
+                    for (kind, name) in claims(&n) {
+                        prop_assert!(name.len() <= kind.max_len(), "{name}");
+                        prop_assert_eq!(names::check(kind, &name), Ok(()), "{:?} {}", kind, name);
+                        if let Some(s) = stage {
+                            // Visible in the name unless the hash had to stand in for it.
+                            prop_assert!(name.contains(s.as_str()) || name.len() >= kind.max_len() - names::HASH_SUFFIX_LEN, "{name}");
+                        }
+                        let owner = (product.clone(), stage.clone());
+                        if let Some(other) = seen.insert((format!("{kind:?}"), name.clone()), owner.clone()) {
+                            prop_assert_eq!(other, owner, "{} claimed twice", name);
+                        }
+                    }
+                }
+            }
+        }
     }
 }

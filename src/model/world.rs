@@ -87,6 +87,7 @@ pub fn grantable_outputs(
             .spec
             .outputs
             .iter()
+            .filter(|o| grantable_layer(template, &o.layer))
             .map(|o| o.name.clone())
             .collect()
     } else {
@@ -94,7 +95,8 @@ pub fn grantable_outputs(
     }
 }
 
-/// Outputs stored in a public layer: the only ones that can be granted outside the domain.
+/// Outputs stored in a public (and grantable) layer: the only ones that can be granted outside
+/// the domain.
 pub fn public_outputs(product: &DataProduct, template: &DataProductTemplate) -> Vec<String> {
     product
         .spec
@@ -106,10 +108,23 @@ pub fn public_outputs(product: &DataProduct, template: &DataProductTemplate) -> 
                 .storage
                 .layers
                 .iter()
-                .any(|l| l.name == o.layer && l.visibility == Visibility::Public)
+                .any(|l| l.name == o.layer && l.visibility == Visibility::Public && l.grantable)
         })
         .map(|o| o.name.clone())
         .collect()
+}
+
+/// Whether outputs of `layer` may be granted at all: layers marked `grantable: false` (ad-hoc
+/// `queries`, say) are never granted to anyone, not even to products of the same domain.
+/// Unknown layers count as grantable here; `layer-exists` reports them.
+pub fn grantable_layer(template: &DataProductTemplate, layer: &str) -> bool {
+    template
+        .spec
+        .storage
+        .layers
+        .iter()
+        .find(|l| l.name == layer)
+        .is_none_or(|l| l.grantable)
 }
 
 /// Whether an access request is from where its consumer lives: a consumer product's request must

@@ -422,6 +422,7 @@ impl StatusBuilder<'_> {
             phase: Some(phase),
             conditions: status::conditions(&previous.conditions, &all, generation, ctx.now()),
             namespace: Some(names.namespace.clone()),
+            stage: names.stage.clone(),
             // While the AWS step runs, what it last reported stays.
             buckets: if cloud.pending {
                 previous.buckets.clone()

@@ -356,7 +356,7 @@ pub fn build(
             service_account: format!("{}/{}", names.namespace, names.service_account),
             trust_policy: trust_policy(names, t.aws.oidc_provider.as_deref()),
             policy_name: "dataproduct".to_string(),
-            policy: role_policy(product, names, t.storage.kms_key_id.as_deref(), reads),
+            policy: role_policy(product, names, t, reads),
             tags: tags.clone(),
         },
     )));
@@ -672,16 +672,33 @@ fn trust_policy(names: &Names, oidc_provider: Option<&str>) -> Value {
 fn role_policy(
     product: &DataProduct,
     names: &Names,
-    kms_key: Option<&str>,
+    t: &crate::api::DataProductTemplateSpec,
     reads: &[InputRead],
 ) -> Value {
     let _ = product;
+    let kms_key = t.storage.kms_key_id.as_deref();
     let bucket_arns: Vec<String> = names
         .buckets
         .iter()
         .map(|(_, b)| names.bucket_arn(b))
         .collect();
-    let object_arns: Vec<String> = bucket_arns.iter().map(|b| format!("{b}/*")).collect();
+    // Layers marked `readableByPipelines: false` are written, never read, by pipelines.
+    let readable = |layer: &str| {
+        t.storage
+            .layers
+            .iter()
+            .find(|l| l.name == layer)
+            .is_none_or(|l| l.readable_by_pipelines)
+    };
+    let objects = |want: bool| -> Vec<String> {
+        names
+            .buckets
+            .iter()
+            .filter(|(l, _)| readable(l) == want)
+            .map(|(_, b)| format!("{}/*", names.bucket_arn(b)))
+            .collect()
+    };
+    let (object_arns, write_only_arns) = (objects(true), objects(false));
     let mut statements = vec![
         json!({"Sid": "OwnBuckets", "Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetBucketLocation"], "Resource": bucket_arns}),
         json!({"Sid": "OwnObjects", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"], "Resource": object_arns}),
@@ -700,6 +717,11 @@ fn role_policy(
             ]
         }),
     ];
+    if !write_only_arns.is_empty() {
+        statements.insert(2, json!({"Sid": "WriteOnlyObjects", "Effect": "Allow", "Action": ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"], "Resource": write_only_arns}));
+        // Every layer write-only: no statement with an empty resource list.
+        statements.retain(|s| s["Resource"].as_array().is_none_or(|r| !r.is_empty()));
+    }
     if let Some(key) = kms_key {
         // An alias cannot be a policy resource; the condition matches the key behind it.
         let statement = if let Some(alias) = key.strip_prefix("alias/") {

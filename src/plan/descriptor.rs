@@ -51,7 +51,7 @@ pub fn build(product: &DataProduct, template: &DataProductTemplate, names: &Name
         })
         .collect();
     let first_table = spec.outputs.first().and_then(|o| names.table(&o.name));
-    json!({
+    let mut descriptor = json!({
         "apiVersion": API_VERSION,
         "kind": "DataProductDescriptor",
         "id": names.id,
@@ -70,7 +70,12 @@ pub fn build(product: &DataProduct, template: &DataProductTemplate, names: &Name
         "slo": spec.slo,
         "deprecation": spec.deprecation,
         "sql": first_table.map(|t| format!("SELECT * FROM {}.{t} LIMIT 10", names.database)),
-    })
+    });
+    // Only with a stage, so descriptors of products without one stay byte-identical.
+    if let Some(stage) = &names.stage {
+        descriptor["stage"] = json!(stage);
+    }
+    descriptor
 }
 
 /// The descriptor as pretty JSON with sorted keys, so identical input gives identical bytes.

@@ -244,6 +244,9 @@ fn pipeline_env(product: &DataProduct, names: &Names, world: &World) -> Vec<EnvV
         var("AWS_REGION".into(), names.region.clone()),
         var("AWS_DEFAULT_REGION".into(), names.region.clone()),
     ];
+    if let Some(stage) = &names.stage {
+        env.insert(2, var("DP_STAGE".into(), stage.clone()));
+    }
     for (layer, bucket) in &names.buckets {
         env.push(var(
             format!("DP_BUCKET_{}", env_suffix(layer)),
