@@ -122,7 +122,7 @@ async fn search_finds_conversations_and_filters_narrow() {
     assert_eq!(found.len(), 3, "{found:?}");
     assert!(found.iter().all(|n| n.starts_with("messaging/")));
     let all = get(addr, "/api/v1/products").await.json();
-    assert_eq!(all["count"], 6);
+    assert_eq!(all["count"], 7);
     let first = &all["items"][0];
     assert!(first["urn"]
         .as_str()
@@ -481,7 +481,7 @@ async fn cluster_mode_shows_live_status() {
         p["outputs"][0]["sql"]["qualifiedName"],
         "messaging_conversations.conversations"
     );
-    assert_eq!(get(addr, "/api/v1/products").await.json()["count"], 6);
+    assert_eq!(get(addr, "/api/v1/products").await.json()["count"], 7);
     // A deleted product leaves the catalogue.
     assert!(server.delete("dataproducts", Some("orders"), "orders"));
     let mut gone = false;
