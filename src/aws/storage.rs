@@ -333,22 +333,6 @@ impl Storage<'_> {
                     .build(),
             );
         }
-        match self
-            .calls
-            .mutate("s3:CreateBucket", name, create.send())
-            .await
-        {
-            Ok(_) => {}
-            // A retried create whose first attempt succeeded.
-            Err(e) if e.code_in(&["BucketAlreadyOwnedByYou"]) => {}
-            Err(e) if e.code_in(&["BucketAlreadyExists"]) => {
-                return Err(StorageError::Conflict {
-                    resource: format!("S3 bucket {name}"),
-                    detail: "the name is taken by another AWS account".to_string(),
-                })
-            }
-            Err(e) => return Err(e.into()),
-        }
         let remember = |on: bool| {
             let mut u = self.untagged.lock().unwrap_or_else(|p| p.into_inner());
             if on {
@@ -362,7 +346,27 @@ impl Storage<'_> {
                 u.remove(name);
             }
         };
+        // Remembered before the call: a create whose answer is lost (throttled or failed after
+        // the bucket was made) leaves a bucket this product made but has not tagged yet. The name
+        // was absent when observed just before, so what is there on the retry is ours.
         remember(true);
+        match self
+            .calls
+            .mutate("s3:CreateBucket", name, create.send())
+            .await
+        {
+            Ok(_) => {}
+            // A retried create whose first attempt succeeded.
+            Err(e) if e.code_in(&["BucketAlreadyOwnedByYou"]) => {}
+            Err(e) if e.code_in(&["BucketAlreadyExists"]) => {
+                remember(false);
+                return Err(StorageError::Conflict {
+                    resource: format!("S3 bucket {name}"),
+                    detail: "the name is taken by another AWS account".to_string(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
         let result = self.update(desired, &BucketState::default()).await;
         if result.is_ok() {
             remember(false);
