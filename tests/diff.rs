@@ -21,23 +21,8 @@ struct Setup {
 }
 
 async fn setup(server: &FakeApiServer) -> Setup {
-    let dir = std::env::temp_dir().join(format!("dpo-diff-{}", fastrand::u64(..)));
-    std::fs::create_dir_all(&dir).unwrap();
-    let kubeconfig = dir.join("kubeconfig");
-    server.write_kubeconfig(&kubeconfig);
-    let kc = kube::config::Kubeconfig::read_from(&kubeconfig).unwrap();
-    let config =
-        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-            .await
-            .unwrap();
-    let cluster = Cluster {
-        client: kube::Client::try_from(config.clone()).unwrap(),
-        config,
-        real: false,
-        aws: false,
-        aws_endpoint: None,
-        timeout: Duration::from_secs(30),
-    };
+    let (cluster, kubeconfig) = Cluster::fake(server, Duration::from_secs(30)).await;
+    let dir = kubeconfig.parent().unwrap().to_path_buf();
     scenarios::install_crds(&cluster).await;
     scenarios::domain_namespace(&cluster.client, "messaging", "messaging").await;
     for doc in load(&[repo("templates")]) {

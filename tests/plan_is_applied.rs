@@ -83,23 +83,11 @@ fn key(v: &Value) -> String {
 async fn the_operator_applies_exactly_what_dpctl_plan_prints() {
     let moto = support::moto::Moto::start();
     let server = FakeApiServer::start().await;
-    let dir = std::env::temp_dir().join(format!("dpo-plan-applied-{}", fastrand::u64(..)));
-    std::fs::create_dir_all(&dir).unwrap();
-    let kubeconfig = dir.join("kubeconfig");
-    server.write_kubeconfig(&kubeconfig);
-    let kc = kube::config::Kubeconfig::read_from(&kubeconfig).unwrap();
-    let config =
-        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-            .await
-            .unwrap();
-    let cluster = Cluster {
-        client: kube::Client::try_from(config.clone()).unwrap(),
-        config,
-        real: false,
-        aws: moto.is_some(),
-        aws_endpoint: moto.as_ref().map(|m| m.endpoint.clone()),
-        timeout: Duration::from_secs(if moto.is_some() { 120 } else { 30 }),
-    };
+    let timeout = Duration::from_secs(if moto.is_some() { 120 } else { 30 });
+    let (mut cluster, kubeconfig) = Cluster::fake(&server, timeout).await;
+    cluster.aws = moto.is_some();
+    cluster.aws_endpoint = moto.as_ref().map(|m| m.endpoint.clone());
+    let dir = kubeconfig.parent().unwrap().to_path_buf();
     let files = documents(&dir);
     let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
 

@@ -12,23 +12,7 @@ use support::apiserver::FakeApiServer;
 use support::scenarios::{self, Cluster};
 
 async fn cluster(server: &FakeApiServer) -> Cluster {
-    let dir = std::env::temp_dir().join(format!("dpo-wiring-{}", fastrand::u64(..)));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("kubeconfig");
-    server.write_kubeconfig(&path);
-    let kc = kube::config::Kubeconfig::read_from(&path).unwrap();
-    let config =
-        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-            .await
-            .unwrap();
-    Cluster {
-        client: kube::Client::try_from(config.clone()).unwrap(),
-        config,
-        real: false,
-        aws: false,
-        aws_endpoint: None,
-        timeout: Duration::from_secs(20),
-    }
+    Cluster::fake(server, Duration::from_secs(20)).await.0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -34,6 +34,34 @@ pub struct Cluster {
     pub timeout: Duration,
 }
 
+impl Cluster {
+    /// The HTTP fake API server as a cluster, reached through a kubeconfig file the way `dpctl`
+    /// reads one (no AWS). Returns the kubeconfig's path too; its directory is the test's own.
+    pub async fn fake(
+        server: &super::apiserver::FakeApiServer,
+        timeout: Duration,
+    ) -> (Cluster, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("dpo-fake-{}", fastrand::u64(..)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("kubeconfig");
+        server.write_kubeconfig(&path);
+        let kc = kube::config::Kubeconfig::read_from(&path).unwrap();
+        let config =
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .unwrap();
+        let cluster = Cluster {
+            client: kube::Client::try_from(config.clone()).unwrap(),
+            config,
+            real: false,
+            aws: false,
+            aws_endpoint: None,
+            timeout,
+        };
+        (cluster, path)
+    }
+}
+
 /// Polls until `check` holds or the timeout passes.
 pub async fn eventually<F, Fut>(timeout: Duration, what: &str, mut check: F)
 where
