@@ -152,3 +152,116 @@ fn a_reader_that_leaves_early_is_not_an_error() {
         assert!(!err.contains("Broken pipe"), "{args:?}: {err}");
     }
 }
+
+fn example(path: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(path)
+        .display()
+        .to_string()
+}
+
+/// logistics/shipments reads orders/orders, which is not given: valid, but the plan lacks the
+/// input's variables and grants, and says so; `--strict` makes it an error.
+#[test]
+fn a_missing_producer_is_a_warning_and_strict_makes_it_an_error() {
+    let file = example("logistics/shipments.yaml");
+    let warning = format!("{file}: logistics/shipments: spec.inputs[0]: producer orders/orders is not among the given documents; the plan leaves out DP_INPUT_ORDERS_V2_* and its read grants");
+    for command in ["validate", "plan"] {
+        let (code, _, err) = dpctl(&[command, "-f", &file, "-t", &templates()]);
+        assert_eq!(code, ExitCode::SUCCESS, "{command}: {err}");
+        assert!(
+            err.contains(&format!("warning: {warning}")),
+            "{command}: {err}"
+        );
+        let (code, _, err) = dpctl(&[command, "--strict", "-f", &file, "-t", &templates()]);
+        assert_eq!(code, ExitCode::from(1), "{command}: {err}");
+        assert!(
+            err.contains(&format!("error: {warning}")),
+            "{command}: {err}"
+        );
+    }
+    // With the producer given there is nothing to say.
+    let (code, _, err) = dpctl(&[
+        "validate",
+        "--strict",
+        "-f",
+        &file,
+        &example("orders"),
+        "-t",
+        &templates(),
+    ]);
+    assert_eq!(code, ExitCode::SUCCESS, "{err}");
+    assert!(!err.contains("producer"), "{err}");
+}
+
+/// A file with no DataProduct (only a Deployment, or nothing) is exit 2, and skipped documents
+/// are counted.
+#[test]
+fn no_data_product_is_exit_2_and_skipped_documents_are_counted() {
+    for file in [fixture("deployment.yaml"), fixture("empty.yaml")] {
+        for command in ["validate", "plan"] {
+            let (code, _, err) = dpctl(&[command, "-f", &file]);
+            assert_eq!(code, ExitCode::from(2), "{command} {file}: {err}");
+        }
+    }
+    let (_, _, err) = dpctl(&["validate", "-f", &fixture("deployment.yaml")]);
+    assert!(err.contains("1 documents of other kinds skipped"), "{err}");
+    let (code, _, err) = dpctl(&[
+        "validate",
+        "-f",
+        &fixture("deployment.yaml"),
+        &example("orders"),
+        "-t",
+        &templates(),
+    ]);
+    assert_eq!(code, ExitCode::SUCCESS, "{err}");
+    assert!(
+        err.contains(
+            "valid: 1 products, 0 templates, 0 access requests, 1 documents of other kinds skipped"
+        ),
+        "{err}"
+    );
+}
+
+/// `-f -` reads standard input; run as a process so stdin is a real pipe.
+#[test]
+fn dash_reads_standard_input() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let text = std::fs::read_to_string(fixture("bad-type.yaml")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dpctl"))
+        .args(["validate", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.contains("<stdin>:12:"), "{err}");
+}
+
+#[test]
+fn help_documents_the_exit_codes() {
+    for args in [
+        &["--help"][..],
+        &["validate", "--help"][..],
+        &["plan", "--help"][..],
+    ] {
+        let e =
+            Cli::try_parse_from(std::iter::once("dpctl").chain(args.iter().copied())).unwrap_err();
+        let help = e.to_string();
+        assert!(help.contains("Exit codes:"), "{args:?}: {help}");
+        assert!(help.contains("2  input that could not be read"), "{help}");
+    }
+    let e = Cli::try_parse_from(["dpctl", "validate", "--help"]).unwrap_err();
+    assert!(e.to_string().contains("`-` reads standard input"), "{e}");
+}

@@ -72,19 +72,60 @@ pub struct LoadOptions {
 /// `*.yaml` / `*.yml`). Documents of other API groups are skipped, so a whole GitOps repository
 /// can be checked. Returns every error found, not only the first.
 pub fn load_paths(paths: &[PathBuf], opts: &LoadOptions) -> (Vec<Loaded>, Vec<LoadError>) {
+    let report = load_report(paths, opts);
+    (report.loaded, report.errors)
+}
+
+/// What [`load_report`] found: our documents, the errors, and how many documents of other kinds
+/// were skipped.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub loaded: Vec<Loaded>,
+    pub errors: Vec<LoadError>,
+    /// Documents of other API groups (a Deployment, a values file), skipped.
+    pub skipped: usize,
+}
+
+/// The path that stands for standard input.
+pub const STDIN: &str = "-";
+
+/// Files larger than this are refused before they are parsed (a DataProduct is a few KB; the
+/// descriptor ConfigMap it becomes holds at most 1 MiB).
+pub const MAX_FILE_BYTES: usize = 16 * 1024 * 1024;
+
+/// As [`load_paths`], counting the documents of other kinds that were skipped. The path `-`
+/// reads standard input.
+pub fn load_report(paths: &[PathBuf], opts: &LoadOptions) -> Report {
     let mut files = Vec::new();
-    let mut errors = Vec::new();
+    let mut report = Report::default();
     for path in paths {
-        collect_files(path, true, &mut files, &mut errors);
-    }
-    let mut loaded = Vec::new();
-    for file in files {
-        match std::fs::read_to_string(&file) {
-            Ok(text) => load_str(&file, &text, opts, &mut loaded, &mut errors),
-            Err(source) => errors.push(LoadError::Io { path: file, source }),
+        if path.as_os_str() == STDIN {
+            files.push(path.clone());
+        } else {
+            collect_files(path, true, &mut files, &mut report.errors);
         }
     }
-    (loaded, errors)
+    for file in files {
+        let text = if file.as_os_str() == STDIN {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map(|_| text)
+        } else {
+            std::fs::read_to_string(&file)
+        };
+        match text {
+            Ok(text) => {
+                let shown = if file.as_os_str() == STDIN {
+                    PathBuf::from("<stdin>")
+                } else {
+                    file
+                };
+                report.skipped +=
+                    load_str_counting(&shown, &text, opts, &mut report.loaded, &mut report.errors);
+            }
+            Err(source) => report.errors.push(LoadError::Io { path: file, source }),
+        }
+    }
+    report
 }
 
 fn collect_files(path: &Path, explicit: bool, out: &mut Vec<PathBuf>, errors: &mut Vec<LoadError>) {
@@ -178,14 +219,82 @@ pub fn load_str(
     out: &mut Vec<Loaded>,
     errors: &mut Vec<LoadError>,
 ) {
+    load_str_counting(file, text, opts, out, errors);
+}
+
+/// As [`load_str`]; returns how many documents of other kinds were skipped.
+fn load_str_counting(
+    file: &Path,
+    text: &str,
+    opts: &LoadOptions,
+    out: &mut Vec<Loaded>,
+    errors: &mut Vec<LoadError>,
+) -> usize {
+    if let Some(message) = too_large_or_deep(text) {
+        errors.push(LoadError::Document {
+            file: file.to_path_buf(),
+            line: 1,
+            message,
+        });
+        return 0;
+    }
+    let mut skipped = 0;
     for (start, doc) in split_documents(text) {
         match load_document(file, start, &doc, opts) {
             Ok(Some(loaded)) => out.push(loaded),
-            Ok(None) => {}
+            Ok(None) => skipped += 1,
             Err(err) => errors.push(err),
         }
     }
+    skipped
 }
+
+/// Bounds checked before any parsing, so a huge or pathologically nested file is refused at
+/// once: the size, and the nesting of flow collections (`[[[[…`), which the parser would
+/// otherwise walk slowly before its own depth budget stops it.
+fn too_large_or_deep(text: &str) -> Option<String> {
+    if text.len() > MAX_FILE_BYTES {
+        return Some(format!(
+            "the file is {} bytes; at most {MAX_FILE_BYTES} are read",
+            text.len()
+        ));
+    }
+    let (mut depth, mut quote) = (0usize, None);
+    for (index, line) in text.lines().enumerate() {
+        let mut prev = ' ';
+        for c in line.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '#') if prev.is_whitespace() => break,
+                (None, '"' | '\'') if matches!(prev, ' ' | '[' | '{' | ',' | ':') => {
+                    quote = Some(c)
+                }
+                (None, '[' | '{') => {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        return Some(format!(
+                            "line {}: flow collections nest more than {MAX_DEPTH} levels deep",
+                            index + 1
+                        ));
+                    }
+                }
+                (None, ']' | '}') => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            prev = c;
+        }
+        // A single-quoted or plain scalar does not span a line break inside flow context in
+        // the documents we read; a double-quoted one may, and stays open.
+        if quote == Some('\'') {
+            quote = None;
+        }
+    }
+    None
+}
+
+/// The parser's nesting budget, also the bound of the pre-parse scan.
+const MAX_DEPTH: usize = 64;
 
 const ROOT_FIELDS: [&str; 5] = ["apiVersion", "kind", "metadata", "spec", "status"];
 
@@ -277,7 +386,7 @@ fn load_document(
 pub fn yaml_options() -> serde_saphyr::Options {
     serde_saphyr::options! {
         budget: serde_saphyr::budget! {
-            max_depth: 64,
+            max_depth: MAX_DEPTH,
         },
         alias_limits: serde_saphyr::alias_limits! {
             max_total_replayed_events: 100_000,

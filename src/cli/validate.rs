@@ -8,9 +8,7 @@ use crate::governance::{self, Violation};
 use super::{documents, InputArgs, EXIT_INPUT};
 
 pub fn run(args: &InputArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
-    let Some(inputs) = documents::load(args, err) else {
-        return EXIT_INPUT;
-    };
+    let inputs = documents::load_all(args, err);
     let mut lines: Vec<(String, Violation)> = Vec::new();
     for (t, source) in &inputs.templates {
         for v in governance::validate_template(t) {
@@ -35,13 +33,23 @@ pub fn run(args: &InputArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     for (file, v) in &lines {
         let _ = writeln!(out, "{file}: {v}");
     }
-    let checked = format!(
-        "{} products, {} templates, {} access requests",
-        inputs.products.len(),
-        inputs.templates.len(),
-        inputs.accesses.len()
-    );
-    if lines.is_empty() {
+    let strict_failed = documents::warn_missing_producers(&inputs, args, err);
+    let checked = inputs.summary();
+    let ours = inputs.products.len() + inputs.templates.len() + inputs.accesses.len();
+    if inputs.failed {
+        let _ = writeln!(
+            err,
+            "{} violations in {checked}; some files could not be read (above)",
+            lines.len()
+        );
+        EXIT_INPUT
+    } else if ours == 0 {
+        let _ = writeln!(
+            err,
+            "error: no DataProduct, DataProductTemplate or DataProductAccess found ({checked}); nothing to validate"
+        );
+        EXIT_INPUT
+    } else if lines.is_empty() && !strict_failed {
         let _ = writeln!(err, "valid: {checked}");
         0
     } else {
