@@ -265,3 +265,92 @@ fn help_documents_the_exit_codes() {
     let e = Cli::try_parse_from(["dpctl", "validate", "--help"]).unwrap_err();
     assert!(e.to_string().contains("`-` reads standard input"), "{e}");
 }
+
+/// Writes `text` to a fresh file and returns its path.
+fn scratch(name: &str, text: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("dpctl-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+fn orders_with(from: &str, to: &str) -> String {
+    let text = std::fs::read_to_string(example("orders/orders.yaml")).unwrap();
+    assert!(text.contains(from), "{from}");
+    text.replacen(from, to, 1)
+}
+
+/// What the platform would refuse is refused by validate and plan first.
+#[test]
+fn what_the_platform_refuses_is_refused_first() {
+    let zone = scratch(
+        "zone.yaml",
+        &orders_with(
+            "      schedule: \"15 1 * * *\"\n",
+            "      schedule: \"15 1 * * *\"\n      timeZone: Europe/Parsi\n",
+        ),
+    );
+    let (code, out, err) = dpctl(&["validate", "-f", &zone, "-t", &templates()]);
+    assert_eq!(code, ExitCode::from(1), "{err}");
+    assert!(out.contains("spec.pipelines[1].timeZone: \"Europe/Parsi\" is not a time zone of the IANA database (did you mean Europe/Paris?)"), "{out}");
+    assert!(out.contains("[pipeline-timezone]"), "{out}");
+    let fine = scratch(
+        "zone-ok.yaml",
+        &orders_with(
+            "      schedule: \"15 1 * * *\"\n",
+            "      schedule: \"15 1 * * *\"\n      timeZone: Europe/Paris\n",
+        ),
+    );
+    let (code, _, err) = dpctl(&["validate", "-f", &fine, "-t", &templates()]);
+    assert_eq!(code, ExitCode::SUCCESS, "{err}");
+
+    let ns = scratch(
+        "ns.yaml",
+        &orders_with("  namespace: orders\n", "  namespace: \"Bad NS!\"\n"),
+    );
+    let (code, out, _) = dpctl(&["plan", "-f", &ns, "-t", &templates()]);
+    assert_eq!(code, ExitCode::from(1));
+    assert_eq!(out, "");
+    let (_, out, _) = dpctl(&["validate", "-f", &ns, "-t", &templates()]);
+    assert!(
+        out.contains("metadata.namespace: \"Bad NS!\" must be a DNS label"),
+        "{out}"
+    );
+    assert!(out.contains("[namespace-name]"), "{out}");
+    let e = Cli::try_parse_from(["dpctl", "validate", "-n", "Bad NS!", "-f", "x"]).unwrap_err();
+    assert!(e.to_string().contains("must be a DNS label"), "{e}");
+
+    let big = "x".repeat(5_000_000);
+    let huge = scratch(
+        "huge.yaml",
+        &orders_with(
+            "  description: >\n",
+            &format!("  description: >\n    {big}\n"),
+        ),
+    );
+    let (code, out, err) = dpctl(&["validate", "-f", &huge, "-t", &templates()]);
+    assert_eq!(code, ExitCode::from(1), "{err}");
+    assert!(out.contains("[descriptor-size]"), "{out}");
+    assert!(out.contains("more than the 1048576 a ConfigMap holds; the largest fields are spec.description (5000"), "{out}");
+    let (code, _, _) = dpctl(&["plan", "-f", &huge, "-t", &templates()]);
+    assert_eq!(code, ExitCode::from(1));
+}
+
+/// A 100k-level nested flow list is refused before parsing, at once.
+#[test]
+fn deep_nesting_is_refused_fast() {
+    let deep = scratch(
+        "deep.yaml",
+        &format!("a: {}{}\n", "[".repeat(100_000), "]".repeat(100_000)),
+    );
+    let started = std::time::Instant::now();
+    let (code, _, err) = dpctl(&["validate", "-f", &deep]);
+    assert_eq!(code, ExitCode::from(2), "{err}");
+    assert!(err.contains("nest more than 64 levels"), "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -70,7 +70,7 @@ pub struct InputArgs {
     #[arg(short = 't', long = "templates", num_args = 1.., value_name = "PATH")]
     pub templates: Vec<PathBuf>,
     /// Namespace for namespaced documents that do not set metadata.namespace.
-    #[arg(short = 'n', long)]
+    #[arg(short = 'n', long, value_parser = parse_namespace)]
     pub namespace: Option<String>,
     /// The day grant expiry and deprecation notice periods are measured against (YYYY-MM-DD,
     /// UTC); today when unset. Pin it to make output reproducible.
@@ -87,6 +87,10 @@ impl InputArgs {
     pub fn today(&self) -> jiff::civil::Date {
         self.date.unwrap_or_else(crate::evaluate::today)
     }
+}
+
+fn parse_namespace(s: &str) -> Result<String, String> {
+    crate::governance::check_namespace(s).map(|()| s.to_string())
 }
 
 fn parse_date(s: &str) -> Result<jiff::civil::Date, String> {

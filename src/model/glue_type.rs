@@ -572,7 +572,7 @@ fn closest_type_name(word: &str) -> Option<&'static str> {
 
 /// Optimal-string-alignment distance, so a swapped pair of letters counts as
 /// one edit: that is the most common typo in type names.
-fn edit_distance(a: &str, b: &str) -> usize {
+pub fn edit_distance(a: &str, b: &str) -> usize {
     let a = a.as_bytes();
     let b = b.as_bytes();
     let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
@@ -593,6 +593,25 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     d[a.len()][b.len()]
+}
+
+/// The candidate closest to `word` within `max` edits (ignoring ASCII case), for "did you mean".
+pub fn closest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+    max: usize,
+) -> Option<&'a str> {
+    if word.len() > 64 {
+        return None;
+    }
+    let lower = word.to_ascii_lowercase();
+    candidates
+        .into_iter()
+        .filter(|c| c.len().abs_diff(word.len()) <= max)
+        .map(|c| (edit_distance(&lower, &c.to_ascii_lowercase()), c))
+        .filter(|(d, _)| *d <= max)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
 }
 
 #[cfg(test)]
