@@ -42,7 +42,7 @@ fn wrong_type_names_file_line_and_field() {
     assert_eq!(out, "");
     assert!(err.contains(&format!("{file}:12:")), "{err}");
     assert!(
-        err.contains("spec.outputs[0].version: invalid type: string \"latest\", expected u32"),
+        err.contains("spec.outputs[0].version: invalid type: string \"latest\", expected a whole number (0 or more)"),
         "{err}"
     );
 }
@@ -84,7 +84,7 @@ fn violations_print_one_line_each_and_exit_1() {
     let (code, out, err) = dpctl(&["validate", "-f", &file, "-t", &templates()]);
     assert_eq!(code, ExitCode::from(1));
     let lines: Vec<&str> = out.lines().collect();
-    assert!(lines.contains(&format!("{file}: spec.outputs[0].schema[0].type: unknown type \"strnig\" (did you mean string?); expected one of boolean, tinyint, smallint, int, bigint, float, double, decimal(p,s), string, char(n), varchar(n), date, timestamp, binary, array<T>, map<K,V>, struct<name:T,...> [column-type]").as_str()), "{out}");
+    assert!(lines.contains(&format!("{file}:16: orders/thin: spec.outputs[0].schema[0].type: unknown type \"strnig\" (did you mean string?); expected one of boolean, tinyint, smallint, int, bigint, float, double, decimal(p,s), string, char(n), varchar(n), date, timestamp, binary, array<T>, map<K,V>, struct<name:T,...> [column-type]").as_str()), "{out}");
     assert!(
         lines.iter().any(|l| l.ends_with("[column-description]")),
         "{out}"
@@ -100,7 +100,7 @@ fn violations_print_one_line_each_and_exit_1() {
     assert!(
         lines
             .iter()
-            .all(|l| l.starts_with(&format!("{file}: spec."))),
+            .all(|l| l.starts_with(&format!("{file}:")) && l.contains(": orders/thin: spec.")),
         "{out}"
     );
     assert!(err.contains("violations in 1 products"), "{err}");
@@ -166,7 +166,7 @@ fn example(path: &str) -> String {
 #[test]
 fn a_missing_producer_is_a_warning_and_strict_makes_it_an_error() {
     let file = example("logistics/shipments.yaml");
-    let warning = format!("{file}: logistics/shipments: spec.inputs[0]: producer orders/orders is not among the given documents; the plan leaves out DP_INPUT_ORDERS_V2_* and its read grants");
+    let warning = format!("{file}:26: logistics/shipments: spec.inputs[0]: producer orders/orders is not among the given documents; the plan leaves out DP_INPUT_ORDERS_V2_* and its read grants");
     for command in ["validate", "plan"] {
         let (code, _, err) = dpctl(&[command, "-f", &file, "-t", &templates()]);
         assert_eq!(code, ExitCode::SUCCESS, "{command}: {err}");
@@ -293,6 +293,12 @@ fn what_the_platform_refuses_is_refused_first() {
     );
     let (code, out, err) = dpctl(&["validate", "-f", &zone, "-t", &templates()]);
     assert_eq!(code, ExitCode::from(1), "{err}");
+    assert!(
+        out.contains(&format!(
+            "{zone}:129: orders/orders: spec.pipelines[1].timeZone: \"Europe/Parsi\""
+        )),
+        "{out}"
+    );
     assert!(out.contains("spec.pipelines[1].timeZone: \"Europe/Parsi\" is not a time zone of the IANA database (did you mean Europe/Paris?)"), "{out}");
     assert!(out.contains("[pipeline-timezone]"), "{out}");
     let fine = scratch(
@@ -353,4 +359,39 @@ fn deep_nesting_is_refused_fast() {
         "{:?}",
         started.elapsed()
     );
+}
+
+/// Messages a person can act on: plain words, did-you-mean, hints; one broken file does not
+/// hide the violations of another.
+#[test]
+fn messages_a_person_can_act_on() {
+    let (_, _, err) = dpctl(&["validate", "-f", &fixture("unknown-field.yaml")]);
+    assert!(err.contains("unknown field `outputz`"), "{err}");
+    assert!(err.contains("(did you mean `outputs`?)"), "{err}");
+    let decimal = scratch(
+        "decimal.yaml",
+        &orders_with("type: \"decimal(12,2)\"", "type: decimal(12,2)"),
+    );
+    let (code, _, err) = dpctl(&["validate", "-f", &decimal, "-t", &templates()]);
+    assert_eq!(code, ExitCode::from(2), "{err}");
+    assert!(err.contains("quote it, type: \"decimal(10,2)\""), "{err}");
+    let tab = scratch(
+        "tab.yaml",
+        &orders_with("  domain: orders\n", "\tdomain: orders\n"),
+    );
+    let (code, _, err) = dpctl(&["validate", "-f", &tab, "-t", &templates()]);
+    assert_eq!(code, ExitCode::from(2), "{err}");
+    assert!(err.contains("not tab characters"), "{err}");
+    // A file that does not load, and one with violations: both are reported.
+    let (code, out, err) = dpctl(&[
+        "validate",
+        "-f",
+        &fixture("malformed.yaml"),
+        &fixture("violations.yaml"),
+        "-t",
+        &templates(),
+    ]);
+    assert_eq!(code, ExitCode::from(2), "{err}");
+    assert!(err.contains("malformed.yaml:"), "{err}");
+    assert!(out.contains("[column-type]"), "{out}");
 }

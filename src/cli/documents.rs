@@ -57,7 +57,7 @@ impl Inputs {
                 if !self.world.products.contains_key(&producer) {
                     warnings.push(format!(
                         "{}: {r}: spec.inputs[{i}]: producer {producer} is not among the given documents; the plan leaves out DP_INPUT_{}_* and its read grants",
-                        source.file.display(),
+                        source.at(&format!("spec.inputs[{i}]")),
                         crate::plan::env_suffix(output)
                     ));
                 }

@@ -1,4 +1,4 @@
-//! `dpctl validate`: one line per violation, `FILE: spec.path: message [rule-id]`.
+//! `dpctl validate`: one line per violation, `FILE:LINE: namespace/name: spec.path: message [rule-id]`.
 
 use std::io::Write;
 
@@ -11,8 +11,9 @@ pub fn run(args: &InputArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let inputs = documents::load_all(args, err);
     let mut lines: Vec<(String, Violation)> = Vec::new();
     for (t, source) in &inputs.templates {
+        let name = t.metadata.name.as_deref().unwrap_or_default();
         for v in governance::validate_template(t) {
-            lines.push((source.file.display().to_string(), v));
+            lines.push((format!("{}: {name}", source.at(&v.path)), v));
         }
     }
     // A product is valid when the operator's own evaluation would plan it.
@@ -21,13 +22,18 @@ pub fn run(args: &InputArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         let product = &inputs.world.products[r];
         if let Err(refusal) = evaluate(product, &inputs.world, &facts) {
             for v in refusal.violations {
-                lines.push((source.file.display().to_string(), v));
+                lines.push((format!("{}: {r}", source.at(&v.path)), v));
             }
         }
     }
     for (a, source) in &inputs.accesses {
+        let name = format!(
+            "{}/{}",
+            a.metadata.namespace.as_deref().unwrap_or_default(),
+            a.metadata.name.as_deref().unwrap_or_default()
+        );
         for v in governance::validate_access(a, &inputs.world) {
-            lines.push((source.file.display().to_string(), v));
+            lines.push((format!("{}: {name}", source.at(&v.path)), v));
         }
     }
     for (file, v) in &lines {
