@@ -29,6 +29,7 @@ fn examples() -> World {
         templates: vec![root.join("templates")],
         namespace: None,
         date: None,
+        strict: false,
     };
     let mut err = Vec::new();
     world_from_files(&args, &mut err)

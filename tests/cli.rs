@@ -42,7 +42,7 @@ fn wrong_type_names_file_line_and_field() {
     assert_eq!(out, "");
     assert!(err.contains(&format!("{file}:12:")), "{err}");
     assert!(
-        err.contains("spec.outputs[0].version: invalid type: string \"latest\", expected u32"),
+        err.contains("spec.outputs[0].version: invalid type: string \"latest\", expected a whole number (0 or more)"),
         "{err}"
     );
 }
@@ -84,7 +84,7 @@ fn violations_print_one_line_each_and_exit_1() {
     let (code, out, err) = dpctl(&["validate", "-f", &file, "-t", &templates()]);
     assert_eq!(code, ExitCode::from(1));
     let lines: Vec<&str> = out.lines().collect();
-    assert!(lines.contains(&format!("{file}: spec.outputs[0].schema[0].type: unknown type \"strnig\" (did you mean string?); expected one of boolean, tinyint, smallint, int, bigint, float, double, decimal(p,s), string, char(n), varchar(n), date, timestamp, binary, array<T>, map<K,V>, struct<name:T,...> [column-type]").as_str()), "{out}");
+    assert!(lines.contains(&format!("{file}:16: orders/thin: spec.outputs[0].schema[0].type: unknown type \"strnig\" (did you mean string?); expected one of boolean, tinyint, smallint, int, bigint, float, double, decimal(p,s), string, char(n), varchar(n), date, timestamp, binary, array<T>, map<K,V>, struct<name:T,...> [column-type]").as_str()), "{out}");
     assert!(
         lines.iter().any(|l| l.ends_with("[column-description]")),
         "{out}"
@@ -100,7 +100,7 @@ fn violations_print_one_line_each_and_exit_1() {
     assert!(
         lines
             .iter()
-            .all(|l| l.starts_with(&format!("{file}: spec."))),
+            .all(|l| l.starts_with(&format!("{file}:")) && l.contains(": orders/thin: spec.")),
         "{out}"
     );
     assert!(err.contains("violations in 1 products"), "{err}");
@@ -194,4 +194,247 @@ fn a_reader_that_leaves_early_is_not_an_error() {
         assert!(status.success(), "{args:?}: {status:?} {err}");
         assert!(!err.contains("Broken pipe"), "{args:?}: {err}");
     }
+}
+
+fn example(path: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(path)
+        .display()
+        .to_string()
+}
+
+/// logistics/shipments reads orders/orders, which is not given: valid, but the plan lacks the
+/// input's variables and grants, and says so; `--strict` makes it an error.
+#[test]
+fn a_missing_producer_is_a_warning_and_strict_makes_it_an_error() {
+    let file = example("logistics/shipments.yaml");
+    let warning = format!("{file}:26: logistics/shipments: spec.inputs[0]: producer orders/orders is not among the given documents; the plan leaves out DP_INPUT_ORDERS_V2_* and its read grants");
+    for command in ["validate", "plan"] {
+        let (code, _, err) = dpctl(&[command, "-f", &file, "-t", &templates()]);
+        assert_eq!(code, ExitCode::SUCCESS, "{command}: {err}");
+        assert!(
+            err.contains(&format!("warning: {warning}")),
+            "{command}: {err}"
+        );
+        let (code, _, err) = dpctl(&[command, "--strict", "-f", &file, "-t", &templates()]);
+        assert_eq!(code, ExitCode::from(1), "{command}: {err}");
+        assert!(
+            err.contains(&format!("error: {warning}")),
+            "{command}: {err}"
+        );
+    }
+    // With the producer given there is nothing to say.
+    let (code, _, err) = dpctl(&[
+        "validate",
+        "--strict",
+        "-f",
+        &file,
+        &example("orders"),
+        "-t",
+        &templates(),
+    ]);
+    assert_eq!(code, ExitCode::SUCCESS, "{err}");
+    assert!(!err.contains("producer"), "{err}");
+}
+
+/// A file with no DataProduct (only a Deployment, or nothing) is exit 2, and skipped documents
+/// are counted.
+#[test]
+fn no_data_product_is_exit_2_and_skipped_documents_are_counted() {
+    for file in [fixture("deployment.yaml"), fixture("empty.yaml")] {
+        for command in ["validate", "plan"] {
+            let (code, _, err) = dpctl(&[command, "-f", &file]);
+            assert_eq!(code, ExitCode::from(2), "{command} {file}: {err}");
+        }
+    }
+    let (_, _, err) = dpctl(&["validate", "-f", &fixture("deployment.yaml")]);
+    assert!(err.contains("1 documents of other kinds skipped"), "{err}");
+    let (code, _, err) = dpctl(&[
+        "validate",
+        "-f",
+        &fixture("deployment.yaml"),
+        &example("orders"),
+        "-t",
+        &templates(),
+    ]);
+    assert_eq!(code, ExitCode::SUCCESS, "{err}");
+    assert!(
+        err.contains(
+            "valid: 1 products, 0 templates, 0 access requests, 1 documents of other kinds skipped"
+        ),
+        "{err}"
+    );
+}
+
+/// `-f -` reads standard input; run as a process so stdin is a real pipe.
+#[test]
+fn dash_reads_standard_input() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let text = std::fs::read_to_string(fixture("bad-type.yaml")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dpctl"))
+        .args(["validate", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.contains("<stdin>:12:"), "{err}");
+}
+
+#[test]
+fn help_documents_the_exit_codes() {
+    for args in [
+        &["--help"][..],
+        &["validate", "--help"][..],
+        &["plan", "--help"][..],
+    ] {
+        let e =
+            Cli::try_parse_from(std::iter::once("dpctl").chain(args.iter().copied())).unwrap_err();
+        let help = e.to_string();
+        assert!(help.contains("Exit codes:"), "{args:?}: {help}");
+        assert!(help.contains("2  input that could not be read"), "{help}");
+    }
+    let e = Cli::try_parse_from(["dpctl", "validate", "--help"]).unwrap_err();
+    assert!(e.to_string().contains("`-` reads standard input"), "{e}");
+}
+
+/// Writes `text` to a fresh file and returns its path.
+fn scratch(name: &str, text: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("dpctl-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+fn orders_with(from: &str, to: &str) -> String {
+    let text = std::fs::read_to_string(example("orders/orders.yaml")).unwrap();
+    assert!(text.contains(from), "{from}");
+    text.replacen(from, to, 1)
+}
+
+/// What the platform would refuse is refused by validate and plan first.
+#[test]
+fn what_the_platform_refuses_is_refused_first() {
+    let zone = scratch(
+        "zone.yaml",
+        &orders_with(
+            "      schedule: \"15 1 * * *\"\n",
+            "      schedule: \"15 1 * * *\"\n      timeZone: Europe/Parsi\n",
+        ),
+    );
+    let (code, out, err) = dpctl(&["validate", "-f", &zone, "-t", &templates()]);
+    assert_eq!(code, ExitCode::from(1), "{err}");
+    assert!(
+        out.contains(&format!(
+            "{zone}:129: orders/orders: spec.pipelines[1].timeZone: \"Europe/Parsi\""
+        )),
+        "{out}"
+    );
+    assert!(out.contains("spec.pipelines[1].timeZone: \"Europe/Parsi\" is not a time zone of the IANA database (did you mean Europe/Paris?)"), "{out}");
+    assert!(out.contains("[pipeline-timezone]"), "{out}");
+    let fine = scratch(
+        "zone-ok.yaml",
+        &orders_with(
+            "      schedule: \"15 1 * * *\"\n",
+            "      schedule: \"15 1 * * *\"\n      timeZone: Europe/Paris\n",
+        ),
+    );
+    let (code, _, err) = dpctl(&["validate", "-f", &fine, "-t", &templates()]);
+    assert_eq!(code, ExitCode::SUCCESS, "{err}");
+
+    let ns = scratch(
+        "ns.yaml",
+        &orders_with("  namespace: orders\n", "  namespace: \"Bad NS!\"\n"),
+    );
+    let (code, out, _) = dpctl(&["plan", "-f", &ns, "-t", &templates()]);
+    assert_eq!(code, ExitCode::from(1));
+    assert_eq!(out, "");
+    let (_, out, _) = dpctl(&["validate", "-f", &ns, "-t", &templates()]);
+    assert!(
+        out.contains("metadata.namespace: \"Bad NS!\" must be a DNS label"),
+        "{out}"
+    );
+    assert!(out.contains("[namespace-name]"), "{out}");
+    let e = Cli::try_parse_from(["dpctl", "validate", "-n", "Bad NS!", "-f", "x"]).unwrap_err();
+    assert!(e.to_string().contains("must be a DNS label"), "{e}");
+
+    let big = "x".repeat(5_000_000);
+    let huge = scratch(
+        "huge.yaml",
+        &orders_with(
+            "  description: >\n",
+            &format!("  description: >\n    {big}\n"),
+        ),
+    );
+    let (code, out, err) = dpctl(&["validate", "-f", &huge, "-t", &templates()]);
+    assert_eq!(code, ExitCode::from(1), "{err}");
+    assert!(out.contains("[descriptor-size]"), "{out}");
+    assert!(out.contains("more than the 1048576 a ConfigMap holds; the largest fields are spec.description (5000"), "{out}");
+    let (code, _, _) = dpctl(&["plan", "-f", &huge, "-t", &templates()]);
+    assert_eq!(code, ExitCode::from(1));
+}
+
+/// A 100k-level nested flow list is refused before parsing, at once.
+#[test]
+fn deep_nesting_is_refused_fast() {
+    let deep = scratch(
+        "deep.yaml",
+        &format!("a: {}{}\n", "[".repeat(100_000), "]".repeat(100_000)),
+    );
+    let started = std::time::Instant::now();
+    let (code, _, err) = dpctl(&["validate", "-f", &deep]);
+    assert_eq!(code, ExitCode::from(2), "{err}");
+    assert!(err.contains("nest more than 64 levels"), "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// Messages a person can act on: plain words, did-you-mean, hints; one broken file does not
+/// hide the violations of another.
+#[test]
+fn messages_a_person_can_act_on() {
+    let (_, _, err) = dpctl(&["validate", "-f", &fixture("unknown-field.yaml")]);
+    assert!(err.contains("unknown field `outputz`"), "{err}");
+    assert!(err.contains("(did you mean `outputs`?)"), "{err}");
+    let decimal = scratch(
+        "decimal.yaml",
+        &orders_with("type: \"decimal(12,2)\"", "type: decimal(12,2)"),
+    );
+    let (code, _, err) = dpctl(&["validate", "-f", &decimal, "-t", &templates()]);
+    assert_eq!(code, ExitCode::from(2), "{err}");
+    assert!(err.contains("quote it, type: \"decimal(10,2)\""), "{err}");
+    let tab = scratch(
+        "tab.yaml",
+        &orders_with("  domain: orders\n", "\tdomain: orders\n"),
+    );
+    let (code, _, err) = dpctl(&["validate", "-f", &tab, "-t", &templates()]);
+    assert_eq!(code, ExitCode::from(2), "{err}");
+    assert!(err.contains("not tab characters"), "{err}");
+    // A file that does not load, and one with violations: both are reported.
+    let (code, out, err) = dpctl(&[
+        "validate",
+        "-f",
+        &fixture("malformed.yaml"),
+        &fixture("violations.yaml"),
+        "-t",
+        &templates(),
+    ]);
+    assert_eq!(code, ExitCode::from(2), "{err}");
+    assert!(err.contains("malformed.yaml:"), "{err}");
+    assert!(out.contains("[column-type]"), "{out}");
 }

@@ -210,7 +210,13 @@ fn every_rule_has_a_failing_case_and_cases_name_known_rules() {
             c.rule
         );
     }
-    let missing: Vec<&&str> = known.iter().filter(|r| !covered.contains(**r)).collect();
+    // Decided by the evaluation after planning (src/evaluate), not by governance; covered in
+    // tests/cli.rs (what_the_platform_refuses_is_refused_first).
+    let after_planning = ["descriptor-size"];
+    let missing: Vec<&&str> = known
+        .iter()
+        .filter(|r| !covered.contains(**r) && !after_planning.contains(*r))
+        .collect();
     assert!(
         missing.is_empty(),
         "rules without a failing case: {missing:?}"

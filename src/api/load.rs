@@ -15,6 +15,17 @@ pub struct Source {
     pub file: PathBuf,
     /// 1-based line where the document starts.
     pub line: usize,
+    /// The document's text, to find the line of a field in.
+    pub text: std::sync::Arc<str>,
+}
+
+impl Source {
+    /// `FILE:LINE` of a field path of this document, or of the document when the path is not
+    /// written in it.
+    pub fn at(&self, path: &str) -> String {
+        let line = line_of(&self.text, path).map_or(self.line, |l| self.line + l - 1);
+        format!("{}:{line}", self.file.display())
+    }
 }
 
 impl fmt::Display for Source {
@@ -72,19 +83,60 @@ pub struct LoadOptions {
 /// `*.yaml` / `*.yml`). Documents of other API groups are skipped, so a whole GitOps repository
 /// can be checked. Returns every error found, not only the first.
 pub fn load_paths(paths: &[PathBuf], opts: &LoadOptions) -> (Vec<Loaded>, Vec<LoadError>) {
+    let report = load_report(paths, opts);
+    (report.loaded, report.errors)
+}
+
+/// What [`load_report`] found: our documents, the errors, and how many documents of other kinds
+/// were skipped.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub loaded: Vec<Loaded>,
+    pub errors: Vec<LoadError>,
+    /// Documents of other API groups (a Deployment, a values file), skipped.
+    pub skipped: usize,
+}
+
+/// The path that stands for standard input.
+pub const STDIN: &str = "-";
+
+/// Files larger than this are refused before they are parsed (a DataProduct is a few KB; the
+/// descriptor ConfigMap it becomes holds at most 1 MiB).
+pub const MAX_FILE_BYTES: usize = 16 * 1024 * 1024;
+
+/// As [`load_paths`], counting the documents of other kinds that were skipped. The path `-`
+/// reads standard input.
+pub fn load_report(paths: &[PathBuf], opts: &LoadOptions) -> Report {
     let mut files = Vec::new();
-    let mut errors = Vec::new();
+    let mut report = Report::default();
     for path in paths {
-        collect_files(path, true, &mut files, &mut errors);
-    }
-    let mut loaded = Vec::new();
-    for file in files {
-        match std::fs::read_to_string(&file) {
-            Ok(text) => load_str(&file, &text, opts, &mut loaded, &mut errors),
-            Err(source) => errors.push(LoadError::Io { path: file, source }),
+        if path.as_os_str() == STDIN {
+            files.push(path.clone());
+        } else {
+            collect_files(path, true, &mut files, &mut report.errors);
         }
     }
-    (loaded, errors)
+    for file in files {
+        let text = if file.as_os_str() == STDIN {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map(|_| text)
+        } else {
+            std::fs::read_to_string(&file)
+        };
+        match text {
+            Ok(text) => {
+                let shown = if file.as_os_str() == STDIN {
+                    PathBuf::from("<stdin>")
+                } else {
+                    file
+                };
+                report.skipped +=
+                    load_str_counting(&shown, &text, opts, &mut report.loaded, &mut report.errors);
+            }
+            Err(source) => report.errors.push(LoadError::Io { path: file, source }),
+        }
+    }
+    report
 }
 
 fn collect_files(path: &Path, explicit: bool, out: &mut Vec<PathBuf>, errors: &mut Vec<LoadError>) {
@@ -178,14 +230,82 @@ pub fn load_str(
     out: &mut Vec<Loaded>,
     errors: &mut Vec<LoadError>,
 ) {
+    load_str_counting(file, text, opts, out, errors);
+}
+
+/// As [`load_str`]; returns how many documents of other kinds were skipped.
+fn load_str_counting(
+    file: &Path,
+    text: &str,
+    opts: &LoadOptions,
+    out: &mut Vec<Loaded>,
+    errors: &mut Vec<LoadError>,
+) -> usize {
+    if let Some(message) = too_large_or_deep(text) {
+        errors.push(LoadError::Document {
+            file: file.to_path_buf(),
+            line: 1,
+            message,
+        });
+        return 0;
+    }
+    let mut skipped = 0;
     for (start, doc) in split_documents(text) {
         match load_document(file, start, &doc, opts) {
             Ok(Some(loaded)) => out.push(loaded),
-            Ok(None) => {}
+            Ok(None) => skipped += 1,
             Err(err) => errors.push(err),
         }
     }
+    skipped
 }
+
+/// Bounds checked before any parsing, so a huge or pathologically nested file is refused at
+/// once: the size, and the nesting of flow collections (`[[[[…`), which the parser would
+/// otherwise walk slowly before its own depth budget stops it.
+fn too_large_or_deep(text: &str) -> Option<String> {
+    if text.len() > MAX_FILE_BYTES {
+        return Some(format!(
+            "the file is {} bytes; at most {MAX_FILE_BYTES} are read",
+            text.len()
+        ));
+    }
+    let (mut depth, mut quote) = (0usize, None);
+    for (index, line) in text.lines().enumerate() {
+        let mut prev = ' ';
+        for c in line.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '#') if prev.is_whitespace() => break,
+                (None, '"' | '\'') if matches!(prev, ' ' | '[' | '{' | ',' | ':') => {
+                    quote = Some(c)
+                }
+                (None, '[' | '{') => {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        return Some(format!(
+                            "line {}: flow collections nest more than {MAX_DEPTH} levels deep",
+                            index + 1
+                        ));
+                    }
+                }
+                (None, ']' | '}') => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            prev = c;
+        }
+        // A single-quoted or plain scalar does not span a line break inside flow context in
+        // the documents we read; a double-quoted one may, and stays open.
+        if quote == Some('\'') {
+            quote = None;
+        }
+    }
+    None
+}
+
+/// The parser's nesting budget, also the bound of the pre-parse scan.
+const MAX_DEPTH: usize = 64;
 
 const ROOT_FIELDS: [&str; 5] = ["apiVersion", "kind", "metadata", "spec", "status"];
 
@@ -239,6 +359,7 @@ fn load_document(
     let source = Source {
         file: file.to_path_buf(),
         line: start,
+        text: doc.into(),
     };
     let document = match kind {
         "DataProduct" => {
@@ -277,7 +398,7 @@ fn load_document(
 pub fn yaml_options() -> serde_saphyr::Options {
     serde_saphyr::options! {
         budget: serde_saphyr::budget! {
-            max_depth: 64,
+            max_depth: MAX_DEPTH,
         },
         alias_limits: serde_saphyr::alias_limits! {
             max_total_replayed_events: 100_000,
@@ -463,6 +584,16 @@ fn parse_error(
         // Other lines a message names (where an alias's anchor is) count from the file's start.
         line_offset: start.saturating_sub(1) as u64,
     });
+    let mut text = plain_words(&text);
+    if let serde_saphyr::Error::SerdeUnknownField {
+        field, expected, ..
+    } = original(err)
+    {
+        if let Some(near) = crate::api::suggest::closest(field, expected.iter().copied(), 3) {
+            text = format!("{text} (did you mean `{near}`?)");
+        }
+    }
+    text.push_str(&hint(doc, line.saturating_sub(start) + 1, &text));
     let message = match path.map(|p| field_path(p, err)).filter(|p| !p.is_empty()) {
         Some(path) => format!("{path}: {text}"),
         None => text,
@@ -473,6 +604,207 @@ fn parse_error(
         column,
         message,
     }
+}
+
+/// serde's Rust type names in plain words: `expected u32` → `expected a whole number from 0`.
+fn plain_words(text: &str) -> String {
+    const WORDS: [(&str, &str); 12] = [
+        ("expected u32", "expected a whole number (0 or more)"),
+        ("expected u64", "expected a whole number (0 or more)"),
+        ("expected u16", "expected a whole number (0 to 65535)"),
+        ("expected u8", "expected a whole number (0 to 255)"),
+        ("expected i32", "expected a whole number"),
+        ("expected i64", "expected a whole number"),
+        ("expected f64", "expected a number"),
+        ("expected f32", "expected a number"),
+        ("expected usize", "expected a whole number (0 or more)"),
+        ("expected a boolean", "expected true or false"),
+        ("expected bool", "expected true or false"),
+        ("expected a sequence", "expected a list"),
+    ];
+    let mut out = text.to_string();
+    for (rust, plain) in WORDS {
+        if let Some(at) = out.find(rust) {
+            let end = at + rust.len();
+            // Whole words only (`expected u8` is not the start of `expected u80`).
+            if !out[end..].starts_with(|c: char| c.is_ascii_alphanumeric()) {
+                out.replace_range(at..end, plain);
+            }
+        }
+    }
+    // `expected struct Owner`, `expected enum Visibility`, `expected struct Owner`.
+    for kind in ["expected struct ", "expected enum "] {
+        if let Some(at) = out.find(kind) {
+            let name_end = out[at + kind.len()..]
+                .find(|c: char| !c.is_ascii_alphanumeric())
+                .map_or(out.len(), |n| at + kind.len() + n);
+            let plain = if kind.contains("struct") {
+                "expected a mapping of fields"
+            } else {
+                "expected one of the allowed values"
+            };
+            out.replace_range(at..name_end, plain);
+        }
+    }
+    out
+}
+
+/// A hint for common slips on the line an error points at (1-based within `doc`).
+fn hint(doc: &str, line: usize, message: &str) -> String {
+    let text = doc.lines().nth(line.saturating_sub(1)).unwrap_or("");
+    if text.contains('\t') || (message.contains("tab") && doc.contains('\t')) {
+        return "; hint: YAML indentation must use spaces, not tab characters".to_string();
+    }
+    if text.contains("decimal(") && text.contains('{') && !text.contains("\"decimal(") {
+        return "; hint: in a flow mapping `{...}` the comma of decimal(10,2) splits the value: quote it, type: \"decimal(10,2)\"".to_string();
+    }
+    if let Some(at) = text.find("[]") {
+        let word: String = text[..at]
+            .chars()
+            .rev()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        if !word.is_empty() {
+            return format!("; hint: a list of {word} is written array<{word}>");
+        }
+    }
+    if message.contains("repetition")
+        || message.contains("budget")
+        || message.contains("limit")
+        || message.contains("too complex")
+    {
+        return "; hint: the document nests too deeply or repeats aliases too often for dpctl to read it safely (at most 64 levels of nesting, and aliases may not expand it past 100000 nodes, which is how alias bombs exhaust memory)".to_string();
+    }
+    String::new()
+}
+
+/// The 1-based line, within `doc`, of a field path such as `spec.outputs[0].schema[1].type`,
+/// found by a scan of the indentation (block mappings and sequences). Where the path enters a
+/// flow collection (`{...}`, `[...]`) the line of that collection is the answer. None when
+/// the path is not in the text (a default, a value from the template).
+pub fn line_of(doc: &str, path: &str) -> Option<usize> {
+    let lines: Vec<&str> = doc.lines().collect();
+    // (indentation, text) of a line with content; a `- ` item's own line seen from inside the
+    // item starts two columns further.
+    let content = |i: usize, item: Option<usize>| {
+        let l = lines[i];
+        let t = l.trim_start();
+        if t.is_empty() || t.starts_with('#') {
+            return None;
+        }
+        let n = l.len() - t.len();
+        match (item == Some(i), t.strip_prefix("- ")) {
+            (true, Some(rest)) => Some((
+                n + 2 + rest.len() - rest.trim_start().len(),
+                rest.trim_start(),
+            )),
+            _ => Some((n, t)),
+        }
+    };
+    let flow = |t: &str| {
+        let t = t.strip_prefix("- ").unwrap_or(t).trim_start();
+        let value = if t.starts_with('{') || t.starts_with('[') {
+            t
+        } else {
+            t.split_once(": ").map_or("", |(_, v)| v).trim_start()
+        };
+        value.starts_with('{') || value.starts_with('[')
+    };
+    let (mut lo, mut hi, mut item) = (0usize, lines.len(), None);
+    let mut found: Option<usize> = None;
+    for segment in path_segments(path) {
+        if let Some(f) = found {
+            if flow(lines[f].trim_start()) {
+                return Some(f + 1);
+            }
+        }
+        let (indent, _) = (lo..hi).find_map(|i| content(i, item))?;
+        let mut hit = None;
+        let mut index = 0;
+        for i in lo..hi {
+            let Some((n, t)) = content(i, item) else {
+                continue;
+            };
+            if n < indent {
+                break;
+            }
+            if n > indent {
+                continue;
+            }
+            match &segment {
+                Segment::Key(key) => {
+                    let keyed = [key.clone(), format!("\"{key}\"")].iter().any(|k| {
+                        t.strip_prefix(k.as_str())
+                            .is_some_and(|r| r.starts_with(':'))
+                    });
+                    if keyed {
+                        hit = Some(i);
+                        break;
+                    }
+                }
+                Segment::Index(want) => {
+                    if t.starts_with("- ") || t == "-" {
+                        if index == *want {
+                            hit = Some(i);
+                            break;
+                        }
+                        index += 1;
+                    }
+                }
+            }
+        }
+        // A path not written out (a default) points at the nearest enclosing entry.
+        let Some(i) = hit else {
+            return found.map(|f| f + 1);
+        };
+        // The entry's block: the lines after it indented more (and, under a key, a sequence
+        // written at the key's own indentation).
+        let mut end = i + 1;
+        while end < hi {
+            match content(end, None) {
+                None => end += 1,
+                Some((m, t))
+                    if m > indent
+                        || (matches!(segment, Segment::Key(_))
+                            && m == indent
+                            && t.starts_with('-')) =>
+                {
+                    end += 1
+                }
+                Some(_) => break,
+            }
+        }
+        found = Some(i);
+        match segment {
+            Segment::Key(_) => (lo, hi, item) = (i + 1, end, None),
+            Segment::Index(_) => (lo, hi, item) = (i, end, Some(i)),
+        }
+    }
+    found.map(|f| f + 1)
+}
+
+enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+fn path_segments(path: &str) -> Vec<Segment> {
+    let mut out = Vec::new();
+    for part in path.split('.') {
+        let (key, rest) = part.split_once('[').map_or((part, ""), |(k, r)| (k, r));
+        if !key.is_empty() {
+            out.push(Segment::Key(key.to_string()));
+        }
+        for index in rest.split('[') {
+            if let Ok(i) = index.trim_end_matches(']').parse() {
+                out.push(Segment::Index(i));
+            }
+        }
+    }
+    out
 }
 
 /// The field an error is about, written as serde_yaml did (`spec.outputs[0].version`): the
@@ -703,12 +1035,12 @@ mod tests {
         let text = format!("{other}{PRODUCT}    version: latest\n");
         assert_eq!(
             messages(&text),
-            ["f.yaml:13:14: spec.outputs[0].version: invalid type: string \"latest\", expected u32"]
+            ["f.yaml:13:14: spec.outputs[0].version: invalid type: string \"latest\", expected a whole number (0 or more)"]
         );
         let text = format!("{other}{PRODUCT}    version: -1\n");
         assert_eq!(
             messages(&text),
-            ["f.yaml:13:14: spec.outputs[0].version: invalid value: integer `-1`, expected u32"]
+            ["f.yaml:13:14: spec.outputs[0].version: invalid value: integer `-1`, expected a whole number (0 or more)"]
         );
         let text = format!("{other}{ACCESS}spec:\n  product:\n  - x\n");
         assert_eq!(
@@ -742,7 +1074,7 @@ mod tests {
             format!("{ACCESS}spec:\n  product: x/y\n  outputs:\n  consumer: {{product: m/p}}\n");
         assert_eq!(
             messages(&text),
-            ["f.yaml:6:10: spec.outputs: invalid type: null, expected a sequence"]
+            ["f.yaml:6:10: spec.outputs: invalid type: null, expected a list"]
         );
         let text = format!("{ACCESS}spec:\n  product: ~\n");
         assert_eq!(
@@ -771,6 +1103,8 @@ mod tests {
             let msgs = messages(&text);
             assert_eq!(msgs.len(), 1, "{msgs:?}");
             assert!(msgs[0].starts_with("f.yaml:"), "{msgs:?}");
+            // Said in words a person can act on, not only the parser's counter.
+            assert!(msgs[0].contains("nest"), "{msgs:?}");
         }
         let msgs = messages(&format!("{ACCESS}x: &a [1]\ny: [*a, *a]\n"));
         assert!(msgs[0].contains("unknown field `x`"), "{msgs:?}");
@@ -825,5 +1159,22 @@ mod tests {
         let back: serde_json::Value =
             serde_saphyr::from_str_with_options(&text, yaml_options()).unwrap();
         assert_eq!(back, value);
+    }
+}
+
+#[cfg(test)]
+mod line_of_tests {
+    use super::line_of;
+
+    #[test]
+    fn finds_block_and_flow_paths() {
+        let doc = "metadata:\n  name: a\nspec:\n  domain: d\n  outputs:\n  - name: x\n    layer: raw\n    schema:\n      - {name: a, type: strnig}\n      - name: b\n        type: int\n  pipelines:\n    - name: p\n      timeZone: Europe/Parsi\n";
+        assert_eq!(line_of(doc, "spec.domain"), Some(4));
+        assert_eq!(line_of(doc, "spec.outputs[0].layer"), Some(7));
+        assert_eq!(line_of(doc, "spec.outputs[0].schema[0].type"), Some(9));
+        assert_eq!(line_of(doc, "spec.outputs[0].schema[1].type"), Some(11));
+        assert_eq!(line_of(doc, "spec.pipelines[0].timeZone"), Some(14));
+        assert_eq!(line_of(doc, "metadata.namespace"), Some(1));
+        assert_eq!(line_of(doc, "status"), None);
     }
 }

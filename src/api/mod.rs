@@ -12,6 +12,7 @@ pub mod constants;
 pub mod crd;
 pub mod load;
 mod product;
+pub mod suggest;
 mod template;
 
 pub use access::*;

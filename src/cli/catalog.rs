@@ -45,6 +45,7 @@ impl CatalogArgs {
             templates: self.templates.clone(),
             namespace: self.namespace.clone(),
             date: self.date,
+            strict: false,
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use crate::api::load::{load_paths, Document, LoadOptions, Source};
+use crate::api::load::{load_report, Document, LoadOptions, Source};
 use crate::api::{DataProductAccess, DataProductTemplate, ProductRef};
 use crate::plan::World;
 
@@ -17,22 +17,81 @@ pub struct Inputs {
     pub templates: Vec<(DataProductTemplate, Source)>,
     /// Access requests given with -f.
     pub accesses: Vec<(DataProductAccess, Source)>,
+    /// Documents of other kinds among the -f files, skipped.
+    pub skipped: usize,
+    /// Whether any file could not be loaded (the errors were printed).
+    pub failed: bool,
 }
 
-/// Loads everything; prints load errors to `err` and returns None when there were any.
-pub fn load(args: &InputArgs, err: &mut dyn Write) -> Option<Inputs> {
+impl Inputs {
+    /// `N products, N templates, N access requests[, N other documents skipped]`.
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "{} products, {} templates, {} access requests",
+            self.products.len(),
+            self.templates.len(),
+            self.accesses.len()
+        );
+        if self.skipped > 0 {
+            s.push_str(&format!(
+                ", {} documents of other kinds skipped",
+                self.skipped
+            ));
+        }
+        s
+    }
+
+    /// Inputs whose producer is not among the documents, one warning each:
+    /// `FILE: namespace/name: spec.inputs[i]: producer … is not among the given documents; …`.
+    pub fn missing_producers(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for (r, source) in &self.products {
+            let product = &self.world.products[r];
+            for (i, input) in product.spec.inputs.iter().enumerate() {
+                let (Some(producer), Some(output)) = (
+                    input.product.as_deref().and_then(ProductRef::parse),
+                    input.output.as_deref(),
+                ) else {
+                    continue;
+                };
+                if !self.world.products.contains_key(&producer) {
+                    warnings.push(format!(
+                        "{}: {r}: spec.inputs[{i}]: producer {producer} is not among the given documents; the plan leaves out DP_INPUT_{}_* and its read grants",
+                        source.at(&format!("spec.inputs[{i}]")),
+                        crate::plan::env_suffix(output)
+                    ));
+                }
+            }
+        }
+        warnings
+    }
+}
+
+/// Prints the missing-producer warnings of `inputs` to `err`; true when there were any and
+/// `--strict` makes them errors.
+pub fn warn_missing_producers(inputs: &Inputs, args: &InputArgs, err: &mut dyn Write) -> bool {
+    let warnings = inputs.missing_producers();
+    let label = if args.strict { "error" } else { "warning" };
+    for w in &warnings {
+        let _ = writeln!(err, "{label}: {w}");
+    }
+    args.strict && !warnings.is_empty()
+}
+
+/// Loads everything. Load errors are printed to `err` and set [`Inputs::failed`]; the documents
+/// that did load are still returned, so one broken file does not hide the others' violations.
+pub fn load_all(args: &InputArgs, err: &mut dyn Write) -> Inputs {
     let opts = LoadOptions {
         default_namespace: args.namespace.clone(),
     };
-    let (loaded, mut errors) = load_paths(&args.paths, &opts);
-    let (library, library_errors) = load_paths(&args.templates, &opts);
-    errors.extend(library_errors);
-    if !errors.is_empty() {
-        for e in &errors {
-            let _ = writeln!(err, "error: {e}");
-        }
-        return None;
+    let report = load_report(&args.paths, &opts);
+    let library = load_report(&args.templates, &opts);
+    let mut errors = report.errors;
+    errors.extend(library.errors);
+    for e in &errors {
+        let _ = writeln!(err, "error: {e}");
     }
+    let (loaded, library) = (report.loaded, library.loaded);
     let mut world = World::default();
     // Library templates first, so a template given with -f takes precedence over the library.
     for l in library {
@@ -45,6 +104,8 @@ pub fn load(args: &InputArgs, err: &mut dyn Write) -> Option<Inputs> {
         products: Vec::new(),
         templates: Vec::new(),
         accesses: Vec::new(),
+        skipped: report.skipped,
+        failed: !errors.is_empty(),
     };
     for l in loaded {
         match l.document {
@@ -56,7 +117,8 @@ pub fn load(args: &InputArgs, err: &mut dyn Write) -> Option<Inputs> {
                         "error: {}: DataProduct {r} is also defined at {first}",
                         l.source
                     );
-                    return None;
+                    inputs.failed = true;
+                    continue;
                 }
                 inputs.products.push((r, l.source));
                 inputs.world.add_product(*p);
@@ -72,5 +134,11 @@ pub fn load(args: &InputArgs, err: &mut dyn Write) -> Option<Inputs> {
         }
     }
     inputs.products.sort_by(|a, b| a.0.cmp(&b.0));
-    Some(inputs)
+    inputs
+}
+
+/// Loads everything; None when any file could not be loaded (the errors were printed).
+pub fn load(args: &InputArgs, err: &mut dyn Write) -> Option<Inputs> {
+    let inputs = load_all(args, err);
+    (!inputs.failed).then_some(inputs)
 }

@@ -19,7 +19,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Data products on Kubernetes and AWS: plan, validate and (soon) run the operator.
 #[derive(Debug, Parser)]
-#[command(name = "dpctl", version, about, propagate_version = true)]
+#[command(name = "dpctl", version, about, propagate_version = true, after_help = EXIT_CODES)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -28,8 +28,10 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print everything the operator would provision for the given DataProducts (no cluster, no cloud).
+    #[command(after_help = EXIT_CODES)]
     Plan(PlanArgs),
     /// Check DataProducts, templates and access requests against the governance rules.
+    #[command(after_help = EXIT_CODES)]
     Validate(InputArgs),
     /// Print the CustomResourceDefinitions as multi-document YAML.
     Crd,
@@ -62,19 +64,24 @@ pub enum Command {
 #[derive(Debug, Args, Clone)]
 pub struct InputArgs {
     /// Files or directories (walked for *.yaml and *.yml) holding any mix of DataProduct,
-    /// DataProductTemplate and DataProductAccess documents; other kinds are skipped.
+    /// DataProductTemplate and DataProductAccess documents; other kinds are skipped (and
+    /// counted). `-` reads standard input.
     #[arg(short = 'f', long = "filename", required = true, num_args = 1.., value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// Where templates named by products are looked up when they are not among the -f documents.
     #[arg(short = 't', long = "templates", num_args = 1.., value_name = "PATH")]
     pub templates: Vec<PathBuf>,
     /// Namespace for namespaced documents that do not set metadata.namespace.
-    #[arg(short = 'n', long)]
+    #[arg(short = 'n', long, value_parser = parse_namespace)]
     pub namespace: Option<String>,
     /// The day grant expiry and deprecation notice periods are measured against (YYYY-MM-DD,
     /// UTC); today when unset. Pin it to make output reproducible.
     #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
     pub date: Option<jiff::civil::Date>,
+    /// Make an input whose producer is not among the documents an error (exit 1) rather than
+    /// a warning: its plan would leave out the DP_INPUT_* variables and read grants.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 impl InputArgs {
@@ -82,6 +89,10 @@ impl InputArgs {
     pub fn today(&self) -> jiff::civil::Date {
         self.date.unwrap_or_else(crate::evaluate::today)
     }
+}
+
+fn parse_namespace(s: &str) -> Result<String, String> {
+    crate::governance::check_namespace(s).map(|()| s.to_string())
 }
 
 fn parse_date(s: &str) -> Result<jiff::civil::Date, String> {
@@ -103,6 +114,13 @@ pub enum Format {
     Yaml,
     Json,
 }
+
+/// The exit codes, as `--help` lists them.
+pub const EXIT_CODES: &str = "Exit codes:
+  0  success: every product is valid (plan, validate), no differences (diff)
+  1  governance violations; with --strict, an input whose producer is not given; differences (diff)
+  2  input that could not be read: missing file, malformed YAML, unknown field, wrong type,
+     no DataProduct found; or a failure writing output";
 
 /// Exit code for invalid input files (distinct from 1, governance violations).
 pub const EXIT_INPUT: u8 = 2;

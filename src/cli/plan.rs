@@ -15,10 +15,12 @@ pub fn run(args: &PlanArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     if inputs.products.is_empty() {
         let _ = writeln!(
             err,
-            "error: no DataProduct found in the given paths; nothing to plan"
+            "error: no DataProduct found in the given paths ({}); nothing to plan",
+            inputs.summary()
         );
         return EXIT_INPUT;
     }
+    let strict_failed = documents::warn_missing_producers(&inputs, &args.input, err);
     let mut failed = false;
     let mut yaml = String::new();
     let mut items = Vec::new();
@@ -43,7 +45,7 @@ pub fn run(args: &PlanArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
                 // Same rule as the operator: a product that breaks a rule gets no plan at all.
                 failed = true;
                 for v in &refusal.violations {
-                    let _ = writeln!(err, "{}: {v}", source.file.display());
+                    let _ = writeln!(err, "{}: {r}: {v}", source.at(&v.path));
                 }
                 let _ = writeln!(err, "{r}: not planned: fix the violations above");
             }
@@ -59,7 +61,7 @@ pub fn run(args: &PlanArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         }
     };
     match super::write_or_fail(out, err, &text) {
-        0 => u8::from(failed),
+        0 => u8::from(failed || strict_failed),
         code => code,
     }
 }

@@ -1,4 +1,4 @@
-//! `dpctl validate`: one line per violation, `FILE: spec.path: message [rule-id]`.
+//! `dpctl validate`: one line per violation, `FILE:LINE: namespace/name: spec.path: message [rule-id]`.
 
 use std::io::Write;
 
@@ -8,13 +8,12 @@ use crate::governance::{self, Violation};
 use super::{documents, InputArgs, EXIT_INPUT};
 
 pub fn run(args: &InputArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
-    let Some(inputs) = documents::load(args, err) else {
-        return EXIT_INPUT;
-    };
+    let inputs = documents::load_all(args, err);
     let mut lines: Vec<(String, Violation)> = Vec::new();
     for (t, source) in &inputs.templates {
+        let name = t.metadata.name.as_deref().unwrap_or_default();
         for v in governance::validate_template(t) {
-            lines.push((source.file.display().to_string(), v));
+            lines.push((format!("{}: {name}", source.at(&v.path)), v));
         }
     }
     // A product is valid when the operator's own evaluation would plan it.
@@ -23,25 +22,40 @@ pub fn run(args: &InputArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     for (r, source) in &inputs.products {
         if let Some(Err(refusal)) = results.remove(r) {
             for v in refusal.violations {
-                lines.push((source.file.display().to_string(), v));
+                lines.push((format!("{}: {r}", source.at(&v.path)), v));
             }
         }
     }
     for (a, source) in &inputs.accesses {
+        let name = format!(
+            "{}/{}",
+            a.metadata.namespace.as_deref().unwrap_or_default(),
+            a.metadata.name.as_deref().unwrap_or_default()
+        );
         for v in governance::validate_access(a, &inputs.world) {
-            lines.push((source.file.display().to_string(), v));
+            lines.push((format!("{}: {name}", source.at(&v.path)), v));
         }
     }
     for (file, v) in &lines {
         let _ = writeln!(out, "{file}: {v}");
     }
-    let checked = format!(
-        "{} products, {} templates, {} access requests",
-        inputs.products.len(),
-        inputs.templates.len(),
-        inputs.accesses.len()
-    );
-    if lines.is_empty() {
+    let strict_failed = documents::warn_missing_producers(&inputs, args, err);
+    let checked = inputs.summary();
+    let ours = inputs.products.len() + inputs.templates.len() + inputs.accesses.len();
+    if inputs.failed {
+        let _ = writeln!(
+            err,
+            "{} violations in {checked}; some files could not be read (above)",
+            lines.len()
+        );
+        EXIT_INPUT
+    } else if ours == 0 {
+        let _ = writeln!(
+            err,
+            "error: no DataProduct, DataProductTemplate or DataProductAccess found ({checked}); nothing to validate"
+        );
+        EXIT_INPUT
+    } else if lines.is_empty() && !strict_failed {
         let _ = writeln!(err, "valid: {checked}");
         0
     } else {

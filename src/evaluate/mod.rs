@@ -181,6 +181,9 @@ fn evaluate_with(
             )],
         )
     })?;
+    if let Some(v) = descriptor_size(product, template, &planned.names) {
+        return Err(Refusal::new("GovernanceViolation", vec![v]));
+    }
     if let Some(old) = product.status.as_ref().and_then(|s| s.namespace.as_deref()) {
         if old != planned.names.namespace {
             return Err(Refusal::new(
@@ -202,6 +205,58 @@ fn evaluate_with(
         _ => true,
     });
     Ok(planned)
+}
+
+/// What a ConfigMap may hold (its data, keys included), as the API server enforces it.
+pub const CONFIGMAP_MAX_BYTES: usize = 1024 * 1024;
+
+/// The descriptor must fit in its ConfigMap, or the apply is refused server-side; the message
+/// names the largest fields, which are what to shorten.
+fn descriptor_size(
+    product: &DataProduct,
+    template: &crate::api::DataProductTemplate,
+    names: &crate::model::Names,
+) -> Option<Violation> {
+    let size = plan::descriptor::render(product, template, names).len();
+    if size <= CONFIGMAP_MAX_BYTES {
+        return None;
+    }
+    let mut fields = Vec::new();
+    let spec = serde_json::to_value(&product.spec).unwrap_or_default();
+    large_strings(&spec, "spec".to_string(), &mut fields);
+    fields.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let largest: Vec<String> = fields
+        .iter()
+        .take(3)
+        .map(|(path, len)| format!("{path} ({len} bytes)"))
+        .collect();
+    let largest = if largest.is_empty() {
+        String::new()
+    } else {
+        format!("; the largest fields are {}", largest.join(", "))
+    };
+    Some(Violation::new(
+        "descriptor-size",
+        "spec",
+        format!("the descriptor would be {size} bytes, more than the {CONFIGMAP_MAX_BYTES} a ConfigMap holds{largest}; shorten them (link to longer documentation instead)"),
+    ))
+}
+
+fn large_strings(value: &serde_json::Value, path: String, out: &mut Vec<(String, usize)>) {
+    match value {
+        serde_json::Value::String(s) if s.len() >= 1024 => out.push((path, s.len())),
+        serde_json::Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                large_strings(item, format!("{path}[{i}]"), out);
+            }
+        }
+        serde_json::Value::Object(map) => {
+            for (k, item) in map {
+                large_strings(item, format!("{path}.{k}"), out);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// The plan cleanup works from when a product goes away: only the template and the names are

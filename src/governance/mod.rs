@@ -10,7 +10,9 @@ mod template;
 
 use std::fmt;
 
-pub use product::{parse_duration, validate_access, validate_product};
+pub use product::{
+    check_namespace, check_time_zone, parse_duration, validate_access, validate_product,
+};
 pub use template::validate_template;
 
 use crate::model::{Names, World};
@@ -66,6 +68,10 @@ pub const RULES: &[(&str, &str)] = &[
     ("query-examples", "every output has an example query when the template requires them; examples have a title and SQL"),
     ("pipeline-reads", "a pipeline reads only declared inputs (an input's output or an external input's name) or own outputs"),
     ("pipeline-writes", "a pipeline writes only own outputs"),
+    ("pipeline-timezone", "a pipeline's timeZone is a time zone of the IANA database"),
+    ("namespace-name", "metadata.namespace (and dpctl's -n) is a DNS label"),
+    ("label-value", "values that end up in labels (spec.template) are valid Kubernetes label values"),
+    ("descriptor-size", "the product's descriptor fits in its ConfigMap (at most 1 MiB)"),
     ("pipeline-schedule", "a pipeline has a valid five-field cron schedule, as Kubernetes CronJobs accept it"),
     ("pipeline-name", "a pipeline name is a DNS label of at most 52 characters (it becomes the CronJob's name)"),
     ("pipeline-image", "a pipeline has a container image reference"),

@@ -21,6 +21,14 @@ pub fn validate_product(product: &DataProduct, world: &World) -> Vec<Violation> 
     if !is_dns_label(name) {
         v.push(Violation::new("product-name", "metadata.name", format!("\"{name}\" must be a DNS label: lowercase letters, digits and hyphens, starting and ending with a letter or digit, at most 63 characters")));
     }
+    if let Some(namespace) = product.metadata.namespace.as_deref() {
+        if let Err(e) = check_namespace(namespace) {
+            v.push(Violation::new("namespace-name", "metadata.namespace", e));
+        }
+    }
+    if !is_label_value(&spec.template) {
+        v.push(Violation::new("label-value", "spec.template", format!("\"{}\" ends up in the {} label of every object: use at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit", spec.template, crate::api::labels::TEMPLATE)));
+    }
     if !is_domain(&spec.domain) {
         v.push(Violation::new("domain-name", "spec.domain", format!("\"{}\" must be lowercase letters and digits starting with a letter, at most 30 characters (no hyphens, so {{domain}}-{{product}} names stay unambiguous)", spec.domain)));
     }
@@ -484,6 +492,15 @@ fn check_pipelines(
                 ));
             }
         }
+        if let Some(zone) = p.time_zone.as_deref() {
+            if let Err(e) = check_time_zone(zone) {
+                v.push(Violation::new(
+                    "pipeline-timezone",
+                    format!("{at}.timeZone"),
+                    e,
+                ));
+            }
+        }
         if let Err(e) = schedule::check_schedule(&p.schedule) {
             v.push(Violation::new(
                 "pipeline-schedule",
@@ -754,6 +771,11 @@ fn check_deprecation(d: &Deprecation, at: &str, notice_days: u32, v: &mut Vec<Vi
 pub fn validate_access(access: &DataProductAccess, world: &World) -> Vec<Violation> {
     let mut v = Vec::new();
     let spec = &access.spec;
+    if let Some(namespace) = access.metadata.namespace.as_deref() {
+        if let Err(e) = check_namespace(namespace) {
+            v.push(Violation::new("namespace-name", "metadata.namespace", e));
+        }
+    }
     let producer = match ProductRef::parse(&spec.product) {
         None => {
             v.push(Violation::new(
@@ -827,6 +849,41 @@ pub fn validate_access(access: &DataProductAccess, world: &World) -> Vec<Violati
     }
     v.sort();
     v
+}
+
+/// A namespace is a DNS label; it also ends up in label values.
+pub fn check_namespace(namespace: &str) -> Result<(), String> {
+    if is_dns_label(namespace) {
+        Ok(())
+    } else {
+        Err(format!("\"{namespace}\" must be a DNS label (lowercase letters, digits and hyphens, starting and ending with a letter or digit, at most 63 characters); it names a namespace and ends up in label values"))
+    }
+}
+
+/// A time zone the platform knows: a name in the IANA database (bundled, so the check is the
+/// same on every machine).
+pub fn check_time_zone(zone: &str) -> Result<(), String> {
+    if jiff::tz::TimeZone::get(zone).is_ok() {
+        return Ok(());
+    }
+    let names: Vec<String> = jiff::tz::db().available().map(|n| n.to_string()).collect();
+    let hint = crate::api::suggest::closest(zone, names.iter().map(String::as_str), 3)
+        .map(|n| format!(" (did you mean {n}?)"))
+        .unwrap_or_default();
+    Err(format!(
+        "\"{zone}\" is not a time zone of the IANA database{hint}; use a name such as Europe/Paris or UTC"
+    ))
+}
+
+/// A Kubernetes label value: at most 63 characters, alphanumerics, `-`, `_` and `.`, starting and
+/// ending with an alphanumeric (or empty).
+pub fn is_label_value(s: &str) -> bool {
+    s.is_empty()
+        || (s.len() <= 63
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && s.ends_with(|c: char| c.is_ascii_alphanumeric()))
 }
 
 pub(super) fn is_dns_label(s: &str) -> bool {

@@ -59,6 +59,13 @@ impl GlueType {
         let ty = parser.parse_type(0)?;
         let tok = parser.next();
         if tok.kind != Kind::End {
+            // `string[]` is how several languages write an array; say how Glue writes it.
+            if s.trim_end().ends_with("[]") {
+                return Err(format!(
+                    "`{}` is not a Glue type; write an array as array<{ty}>",
+                    s.trim()
+                ));
+            }
             return Err(format!(
                 "unexpected {} after the complete type {ty}; remove it",
                 parser.describe(&tok)
@@ -564,35 +571,10 @@ fn closest_type_name(word: &str) -> Option<&'static str> {
     }
     NAMES
         .iter()
-        .map(|name| (edit_distance(word, name), *name))
+        .map(|name| (strsim::osa_distance(word, name), *name))
         .filter(|(d, _)| *d <= 2)
         .min_by_key(|(d, _)| *d)
         .map(|(_, name)| name)
-}
-
-/// Optimal-string-alignment distance, so a swapped pair of letters counts as
-/// one edit: that is the most common typo in type names.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a = a.as_bytes();
-    let b = b.as_bytes();
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    d[0] = (0..=b.len()).collect();
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(d[i - 2][j - 2] + 1);
-            }
-            d[i][j] = best;
-        }
-    }
-    d[a.len()][b.len()]
 }
 
 #[cfg(test)]
@@ -818,6 +800,8 @@ mod tests {
                 "unexpected \"int\" at position 5 after the complete type int",
             ),
             ("int;", "unexpected \";\""),
+            ("string[]", "write an array as array<string>"),
+            ("Array<INT> []", "write an array as array<array<int>>"),
             ("map<int>", "map<int> is missing its value type"),
             ("map<>", "map<> needs a key and a value type"),
             ("map<string,int,int>", "map takes exactly two types"),
