@@ -566,7 +566,7 @@ async fn a_schema_change_updates_the_table_in_place_and_a_removed_output_loses_o
     let table = sdk
         .glue
         .get_table()
-        .database_name("messaging_conversations")
+        .database_name("acme_messaging_conversations")
         .name("conversations")
         .send()
         .await
@@ -590,7 +590,7 @@ async fn a_schema_change_updates_the_table_in_place_and_a_removed_output_loses_o
     let versions = sdk
         .glue
         .get_table_versions()
-        .database_name("messaging_conversations")
+        .database_name("acme_messaging_conversations")
         .table_name("conversations")
         .send()
         .await
@@ -706,7 +706,7 @@ async fn foreign_resources_are_reported_as_conflicts_and_left_exactly_as_they_we
         .create_database()
         .database_input(
             aws_sdk_glue::types::DatabaseInput::builder()
-                .name("messaging_conversations")
+                .name("acme_messaging_conversations")
                 .description("hand-made")
                 .parameters("owner", "someone")
                 .build()
@@ -741,19 +741,19 @@ async fn foreign_resources_are_reported_as_conflicts_and_left_exactly_as_they_we
         let db = sdk
             .glue
             .get_database()
-            .name("messaging_conversations")
+            .name("acme_messaging_conversations")
             .send()
             .await
             .unwrap();
         out += &format!(
             "database: {:?} {:?}\n",
             db.database().unwrap().description(),
-            glue_parameters(sdk, "messaging_conversations").await
+            glue_parameters(sdk, "acme_messaging_conversations").await
         );
         let tables = sdk
             .glue
             .get_tables()
-            .database_name("messaging_conversations")
+            .database_name("acme_messaging_conversations")
             .send()
             .await
             .unwrap();
@@ -802,7 +802,7 @@ async fn foreign_resources_are_reported_as_conflicts_and_left_exactly_as_they_we
     assert!(report
         .catalog
         .message
-        .contains("Glue database messaging_conversations"));
+        .contains("Glue database acme_messaging_conversations"));
     assert_eq!(report.access.reason, "Conflict");
     assert!(report
         .access
@@ -880,7 +880,7 @@ async fn retain_keeps_data_and_catalogue_removes_role_and_grants_and_a_new_incar
     assert!(sdk
         .glue
         .get_table()
-        .database_name("messaging_conversations")
+        .database_name("acme_messaging_conversations")
         .name("conversations")
         .send()
         .await
@@ -894,11 +894,11 @@ async fn retain_keeps_data_and_catalogue_removes_role_and_grants_and_a_new_incar
     assert!(role.is_err(), "role still there");
     let held = lf_permissions(
         &sdk,
-        table_resource("messaging_conversations", "conversations"),
+        table_resource("acme_messaging_conversations", "conversations"),
     )
     .await;
     assert!(!held.contains_key(CONSUMER_ROLE), "{held:?}");
-    assert!(!glue_parameters(&sdk, "messaging_conversations")
+    assert!(!glue_parameters(&sdk, "acme_messaging_conversations")
         .await
         .contains_key("dataproducts.io/grants"));
 
@@ -919,7 +919,7 @@ async fn retain_keeps_data_and_catalogue_removes_role_and_grants_and_a_new_incar
         );
     }
     assert_eq!(
-        glue_parameters(&sdk, "messaging_conversations").await["dataproducts.io/uid"],
+        glue_parameters(&sdk, "acme_messaging_conversations").await["dataproducts.io/uid"],
         "uid-new"
     );
     assert_eq!(aws.ensure(&new, &plan).await.calls.mutations, 0);
@@ -994,7 +994,7 @@ async fn delete_removes_catalogue_and_empty_buckets_and_needs_force_for_data() {
     assert!(sdk
         .glue
         .get_database()
-        .name("messaging_conversations")
+        .name("acme_messaging_conversations")
         .send()
         .await
         .is_err());
@@ -1034,7 +1034,7 @@ async fn grants_are_added_and_removed_in_both_modes_and_others_grants_are_kept()
     let aws = moto.aws().await;
     let sdk = Sdk::new(&moto.endpoint, REGION).await;
     let me = owner(CONVERSATIONS, "uid-1");
-    let db = "messaging_conversations";
+    let db = "acme_messaging_conversations";
     let analyst = "arn:aws:iam::123456789012:role/analyst";
     let consumers = plans::product_mut(&mut world, CONVERSATIONS)
         .spec
@@ -1175,7 +1175,7 @@ async fn grants_are_added_and_removed_in_both_modes_and_others_grants_are_kept()
         .unwrap()
         .clone();
     assert!(ours["Resource"].as_array().unwrap().contains(&json!(
-        "arn:aws:glue:eu-west-1:123456789012:table/messaging_conversations/conversations"
+        "arn:aws:glue:eu-west-1:123456789012:table/acme_messaging_conversations/conversations"
     )));
     assert_eq!(aws.ensure(&me, &plan).await.calls.mutations, 0);
 
@@ -1357,7 +1357,7 @@ async fn a_foreign_table_in_the_products_database_is_reported_left_alone_and_nev
     let aws = moto.aws().await;
     let sdk = Sdk::new(&moto.endpoint, REGION).await;
     let me = owner(CONVERSATIONS, "uid-1");
-    let db = "messaging_conversations";
+    let db = "acme_messaging_conversations";
     let consumers = std::mem::take(
         &mut plans::product_mut(&mut world, CONVERSATIONS)
             .spec
@@ -1404,7 +1404,7 @@ async fn a_foreign_table_in_the_products_database_is_reported_left_alone_and_nev
         report
             .catalog
             .message
-            .contains("Glue table messaging_conversations.conversations"),
+            .contains("Glue table acme_messaging_conversations.conversations"),
         "{}",
         report.catalog.message
     );

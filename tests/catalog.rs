@@ -480,7 +480,7 @@ async fn cluster_mode_shows_live_status() {
         .json();
     assert_eq!(
         p["outputs"][0]["sql"]["qualifiedName"],
-        "messaging_conversations.conversations"
+        "acme_messaging_conversations.conversations"
     );
     assert_eq!(get(addr, "/api/v1/products").await.json()["count"], 7);
     // A deleted product leaves the catalogue.

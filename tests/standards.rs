@@ -179,11 +179,11 @@ fn contracts_carry_types_pii_servers_sla_status_and_queries() {
     assert_eq!(types, ["s3", "glue", "athena"]);
     assert_eq!(
         conversations["servers"][1]["database"],
-        "messaging_conversations"
+        "acme_messaging_conversations"
     );
     assert_eq!(
         conversations["servers"][2]["schema"],
-        "messaging_conversations"
+        "acme_messaging_conversations"
     );
     let sla = &conversations["slaProperties"][0];
     assert_eq!(

@@ -200,7 +200,7 @@ mod tests {
         assert_eq!(d.phase, AccessPhase::Approved, "{d:?}");
         assert_eq!(
             d.tables,
-            vec!["messaging_conversations.conversations".to_string()]
+            vec!["acme_messaging_conversations.conversations".to_string()]
         );
         assert_eq!(
             decide(&a, &w, true, None, today()).phase,

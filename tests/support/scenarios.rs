@@ -355,7 +355,7 @@ pub async fn readiness_and_access_flow(cluster: &Cluster, suffix: &str) {
     assert_eq!(
         status.granted_tables,
         vec![format!(
-            "{}_conversations.conversations",
+            "acme_{}_conversations.conversations",
             producer.spec.domain
         )]
     );
