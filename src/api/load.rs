@@ -241,10 +241,10 @@ fn load_str_counting(
     out: &mut Vec<Loaded>,
     errors: &mut Vec<LoadError>,
 ) -> usize {
-    if let Some(message) = too_large_or_deep(text) {
+    if let Some((line, message)) = too_large_or_deep(text) {
         errors.push(LoadError::Document {
             file: file.to_path_buf(),
-            line: 1,
+            line,
             message,
         });
         return 0;
@@ -262,12 +262,15 @@ fn load_str_counting(
 
 /// Bounds checked before any parsing, so a huge or pathologically nested file is refused at
 /// once: the size, and the nesting of flow collections (`[[[[…`), which the parser would
-/// otherwise walk slowly before its own depth budget stops it.
-fn too_large_or_deep(text: &str) -> Option<String> {
+/// otherwise walk slowly before its own depth budget stops it. Returns the line and the message.
+fn too_large_or_deep(text: &str) -> Option<(usize, String)> {
     if text.len() > MAX_FILE_BYTES {
-        return Some(format!(
-            "the file is {} bytes; at most {MAX_FILE_BYTES} are read",
-            text.len()
+        return Some((
+            1,
+            format!(
+                "the file is {} bytes; at most {MAX_FILE_BYTES} are read",
+                text.len()
+            ),
         ));
     }
     let (mut depth, mut quote) = (0usize, None);
@@ -284,9 +287,9 @@ fn too_large_or_deep(text: &str) -> Option<String> {
                 (None, '[' | '{') => {
                     depth += 1;
                     if depth > MAX_DEPTH {
-                        return Some(format!(
-                            "line {}: flow collections nest more than {MAX_DEPTH} levels deep",
-                            index + 1
+                        return Some((
+                            index + 1,
+                            format!("flow collections nest more than {MAX_DEPTH} levels deep"),
                         ));
                     }
                 }
