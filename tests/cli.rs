@@ -269,7 +269,7 @@ fn no_data_product_is_exit_2_and_skipped_documents_are_counted() {
     assert_eq!(code, ExitCode::SUCCESS, "{err}");
     assert!(
         err.contains(
-            "valid: 1 products, 0 templates, 0 access requests, 1 documents of other kinds skipped"
+            "valid: 1 products, 1 templates, 0 access requests, 1 documents of other kinds skipped"
         ),
         "{err}"
     );
@@ -445,4 +445,47 @@ fn messages_a_person_can_act_on() {
     assert_eq!(code, ExitCode::from(2), "{err}");
     assert!(err.contains("malformed.yaml:"), "{err}");
     assert!(out.contains("[column-type]"), "{out}");
+}
+
+/// A broken template given with -t: validate and plan both refuse, and both blame the template's
+/// own file and line (not the product file that names it), naming the product it blocks.
+#[test]
+fn a_broken_library_template_is_blamed_by_its_own_file_in_validate_and_plan() {
+    let dir = std::env::temp_dir().join(format!("dpctl-broken-template-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let standard =
+        std::fs::read_to_string(PathBuf::from(templates()).join("standard.yaml")).unwrap();
+    let broken = standard.replace(
+        "bucketName: \"{organization}-{domain}-{product}-{layer}\"",
+        "bucketName: \"{organization}-{domain}-{layer}\"",
+    );
+    assert_ne!(broken, standard, "the fixture edit must apply");
+    let line = broken
+        .lines()
+        .position(|l| l.contains("bucketName:"))
+        .unwrap()
+        + 1;
+    let template = dir.join("standard.yaml");
+    std::fs::write(&template, broken).unwrap();
+    let product = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/messaging/events.yaml")
+        .display()
+        .to_string();
+    let t = template.display().to_string();
+
+    let (code, out, err) = dpctl(&["validate", "-f", &product, "-t", &t]);
+    assert_eq!(code, ExitCode::from(1), "{out}{err}");
+    let at = format!("{t}:{line}: standard: spec.storage.bucketName:");
+    assert!(out.contains(&at), "{out}");
+    assert!(
+        out.contains("messaging/events: spec.template: not valid until template standard is fixed"),
+        "{out}"
+    );
+    assert!(err.contains("1 templates"), "{err}");
+
+    let (code, _, err) = dpctl(&["plan", "-f", &product, "-t", &t]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(code, ExitCode::from(1), "{err}");
+    let at = format!("{t}:{line}: messaging/events: spec.storage.bucketName: template standard:");
+    assert!(err.contains(&at), "{err}");
 }

@@ -2,8 +2,12 @@
 
 use std::io::Write;
 
+use std::collections::BTreeMap;
+
 use crate::api::load::{load_report, Document, LoadOptions, Source};
 use crate::api::{DataProductAccess, DataProductTemplate, ProductRef};
+use crate::evaluate::{Refusal, TEMPLATE_INVALID};
+use crate::governance::Violation;
 use crate::plan::World;
 
 use super::InputArgs;
@@ -15,6 +19,11 @@ pub struct Inputs {
     pub products: Vec<(ProductRef, Source)>,
     /// Templates given with -f.
     pub templates: Vec<(DataProductTemplate, Source)>,
+    /// Templates found with --templates that a product given with -f uses (and no -f template
+    /// replaces): checked like -f templates, and blamed by their own file.
+    pub library: Vec<(DataProductTemplate, Source)>,
+    /// Where each template in the world was read from.
+    template_sources: BTreeMap<String, Source>,
     /// Access requests given with -f.
     pub accesses: Vec<(DataProductAccess, Source)>,
     /// Documents of other kinds among the -f files, skipped.
@@ -24,12 +33,27 @@ pub struct Inputs {
 }
 
 impl Inputs {
+    /// Where a violation of a refused product is written: the template's own mistakes (a
+    /// `TemplateInvalid` refusal) at the template's file and line, the product's at its own.
+    pub fn locate(
+        &self,
+        product: &Source,
+        template: &str,
+        refusal: &Refusal,
+        v: &Violation,
+    ) -> String {
+        match self.template_sources.get(template) {
+            Some(t) if refusal.reason == TEMPLATE_INVALID => t.at(&v.path),
+            _ => product.at(&v.path),
+        }
+    }
+
     /// `N products, N templates, N access requests[, N other documents skipped]`.
     pub fn summary(&self) -> String {
         let mut s = format!(
             "{} products, {} templates, {} access requests",
             self.products.len(),
-            self.templates.len(),
+            self.templates.len() + self.library.len(),
             self.accesses.len()
         );
         if self.skipped > 0 {
@@ -93,16 +117,25 @@ pub fn load_all(args: &InputArgs, err: &mut dyn Write) -> Inputs {
     }
     let (loaded, library) = (report.loaded, library.loaded);
     let mut world = World::default();
+    let mut template_sources = BTreeMap::new();
+    let mut library_templates = Vec::new();
     // Library templates first, so a template given with -f takes precedence over the library.
     for l in library {
         if let Document::Template(t) = l.document {
-            world.add_template(*t);
+            template_sources.insert(
+                t.metadata.name.clone().unwrap_or_default(),
+                l.source.clone(),
+            );
+            world.add_template((*t).clone());
+            library_templates.push((*t, l.source));
         }
     }
     let mut inputs = Inputs {
         world,
         products: Vec::new(),
         templates: Vec::new(),
+        library: Vec::new(),
+        template_sources,
         accesses: Vec::new(),
         skipped: report.skipped,
         failed: !errors.is_empty(),
@@ -124,6 +157,10 @@ pub fn load_all(args: &InputArgs, err: &mut dyn Write) -> Inputs {
                 inputs.world.add_product(*p);
             }
             Document::Template(t) => {
+                inputs.template_sources.insert(
+                    t.metadata.name.clone().unwrap_or_default(),
+                    l.source.clone(),
+                );
                 inputs.world.add_template((*t).clone());
                 inputs.templates.push((*t, l.source));
             }
@@ -134,6 +171,24 @@ pub fn load_all(args: &InputArgs, err: &mut dyn Write) -> Inputs {
         }
     }
     inputs.products.sort_by(|a, b| a.0.cmp(&b.0));
+    let used: std::collections::BTreeSet<&str> = inputs
+        .products
+        .iter()
+        .filter_map(|(r, _)| inputs.world.products.get(r))
+        .map(|p| p.spec.template.as_str())
+        .collect();
+    let given: std::collections::BTreeSet<String> = inputs
+        .templates
+        .iter()
+        .filter_map(|(t, _)| t.metadata.name.clone())
+        .collect();
+    inputs.library = library_templates
+        .into_iter()
+        .filter(|(t, _)| {
+            let name = t.metadata.name.as_deref().unwrap_or_default();
+            used.contains(name) && !given.contains(name)
+        })
+        .collect();
     inputs
 }
 

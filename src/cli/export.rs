@@ -75,7 +75,8 @@ pub fn run(args: &ExportArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             Err(refusal) => {
                 failed = true;
                 for v in &refusal.violations {
-                    let _ = writeln!(err, "{}: {v}", source.at(&v.path));
+                    let at = inputs.locate(source, &product.spec.template, &refusal, v);
+                    let _ = writeln!(err, "{at}: {r}: {v}");
                 }
                 let _ = writeln!(err, "{r}: not exported: fix the violations above");
                 continue;

@@ -45,7 +45,8 @@ pub fn run(args: &PlanArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
                 // Same rule as the operator: a product that breaks a rule gets no plan at all.
                 failed = true;
                 for v in &refusal.violations {
-                    let _ = writeln!(err, "{}: {r}: {v}", source.at(&v.path));
+                    let at = inputs.locate(source, &product.spec.template, &refusal, v);
+                    let _ = writeln!(err, "{at}: {r}: {v}");
                 }
                 let _ = writeln!(err, "{r}: not planned: fix the violations above");
             }

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use crate::evaluate::{evaluate_all, Facts};
+use crate::evaluate::{evaluate_all, Facts, TEMPLATE_INVALID};
 use crate::governance::{self, Violation};
 
 use super::{documents, InputArgs, EXIT_INPUT};
@@ -10,7 +10,9 @@ use super::{documents, InputArgs, EXIT_INPUT};
 pub fn run(args: &InputArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let inputs = documents::load_all(args, err);
     let mut lines: Vec<(String, Violation)> = Vec::new();
-    for (t, source) in &inputs.templates {
+    // Templates given with -f, and those of the library that the products use, each blamed by
+    // its own file.
+    for (t, source) in inputs.templates.iter().chain(&inputs.library) {
         let name = t.metadata.name.as_deref().unwrap_or_default();
         for v in governance::validate_template(t) {
             lines.push((format!("{}: {name}", source.at(&v.path)), v));
@@ -19,8 +21,18 @@ pub fn run(args: &InputArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     // A product is valid when the operator's own evaluation would plan it.
     let facts = Facts::offline(args.today());
     let mut results = evaluate_all(&inputs.world, &facts);
+    let mut blocked = Vec::new();
     for (r, source) in &inputs.products {
         if let Some(Err(refusal)) = results.remove(r) {
+            if refusal.reason == TEMPLATE_INVALID {
+                // Its template's violations are listed once, under the template, above.
+                let template = &inputs.world.products[r].spec.template;
+                blocked.push(format!(
+                    "{}: {r}: spec.template: not valid until template {template} is fixed (its violations are listed under its own file)",
+                    source.at("spec.template")
+                ));
+                continue;
+            }
             for v in refusal.violations {
                 lines.push((format!("{}: {r}", source.at(&v.path)), v));
             }
@@ -38,6 +50,9 @@ pub fn run(args: &InputArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     }
     for (file, v) in &lines {
         let _ = writeln!(out, "{file}: {v}");
+    }
+    for line in &blocked {
+        let _ = writeln!(out, "{line}");
     }
     let strict_failed = documents::warn_missing_producers(&inputs, args, err);
     let checked = inputs.summary();

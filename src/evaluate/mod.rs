@@ -146,7 +146,7 @@ fn evaluate_with(
     if !template_violations.is_empty() {
         // The platform team's mistake, reported on every product that uses the template.
         return Err(Refusal::new(
-            "TemplateInvalid",
+            TEMPLATE_INVALID,
             template_violations
                 .into_iter()
                 .map(|v| Violation {
@@ -208,6 +208,9 @@ fn evaluate_with(
 }
 
 /// What a ConfigMap may hold (its data, keys included), as the API server enforces it.
+/// The refusal reason when the product's template breaks the template rules.
+pub const TEMPLATE_INVALID: &str = "TemplateInvalid";
+
 pub const CONFIGMAP_MAX_BYTES: usize = 1024 * 1024;
 
 /// The descriptor must fit in its ConfigMap, or the apply is refused server-side; the message
