@@ -131,6 +131,7 @@ async fn operator_end_to_end() {
                 resync: Duration::from_secs(60),
                 ..CloudConfig::default()
             }),
+            openlineage: None,
         },
         std::future::pending(),
     ));

@@ -248,6 +248,7 @@ fn replica(cluster: &Cluster, namespace: &str, lease: LeaseConfig) -> Replica {
         listen,
         leader_election: Some(lease),
         aws: None,
+        openlineage: None,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(start(cluster.config.clone(), config, async {

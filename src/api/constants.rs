@@ -29,6 +29,8 @@ pub mod labels {
     pub const TEMPLATE: &str = "dataproducts.io/template";
     /// Which part of the product an object implements (namespace, pipeline, descriptor, ...).
     pub const COMPONENT: &str = "dataproducts.io/component";
+    /// On a pipeline's CronJob and its Jobs: the CronJob's name.
+    pub const PIPELINE: &str = "dataproducts.io/pipeline";
     /// Standard Kubernetes label naming the tool that manages an object.
     pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
     /// Value of `MANAGED_BY` on everything this operator creates.

@@ -62,6 +62,23 @@ pub struct RunArgs {
     /// Log format; RUST_LOG filters.
     #[arg(long, env = "DPO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Send OpenLineage RunEvents of the pipelines' Jobs to this endpoint (for example
+    /// http://marquez:5000/api/v1/lineage); none are sent when unset.
+    #[arg(long, env = "DPO_OPENLINEAGE_URL", value_parser = lineage_url)]
+    pub openlineage_url: Option<hyper::Uri>,
+    /// Bearer token for the OpenLineage endpoint (the chart reads it from a Secret).
+    #[arg(long, env = "DPO_OPENLINEAGE_TOKEN", hide_env_values = true)]
+    pub openlineage_token: Option<String>,
+}
+
+fn lineage_url(s: &str) -> Result<hyper::Uri, String> {
+    let uri: hyper::Uri = s
+        .parse()
+        .map_err(|e| format!("\"{s}\" is not a URL: {e}"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") if uri.host().is_some() => Ok(uri),
+        _ => Err(format!("\"{s}\" is not an http:// or https:// URL")),
+    }
 }
 
 /// Parses `30s`, `5m`, `1h30m`.
@@ -173,6 +190,12 @@ pub fn execute(args: &RunArgs, err: &mut dyn std::io::Write) -> u8 {
             resync: args.aws_resync_interval,
             retry_mode: args.aws_retry_mode,
             endpoint_url: None,
+        }),
+        openlineage: args.openlineage_url.clone().map(|url| {
+            crate::operator::lineage::LineageConfig {
+                url,
+                token: args.openlineage_token.clone().filter(|t| !t.is_empty()),
+            }
         }),
     };
     let result = rt.block_on(async {

@@ -5,6 +5,7 @@ pub mod apply;
 pub mod cloud;
 pub mod context;
 pub mod leader;
+pub mod lineage;
 pub mod permissions;
 pub mod reconcile;
 pub mod run;

@@ -97,6 +97,12 @@ pub const CLUSTER: &[Permission] = &[
         resource: "cronjobs",
         verbs: MANAGE,
     },
+    // The pipelines' runs, read for OpenLineage events (operator/lineage.rs).
+    Permission {
+        group: "batch",
+        resource: "jobs",
+        verbs: WATCH,
+    },
     Permission {
         group: "events.k8s.io",
         resource: "events",

@@ -36,6 +36,8 @@ pub struct RunConfig {
     pub listen: SocketAddr,
     pub leader_election: Option<LeaseConfig>,
     pub aws: Option<super::cloud::CloudConfig>,
+    /// Where the leader sends OpenLineage events of the pipelines' runs; none when unset.
+    pub openlineage: Option<super::lineage::LineageConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -454,7 +456,28 @@ pub async fn run_with_metrics(
                 std::process::exit(1);
             }));
         }
-        drive(controller, access_controller, roots, ctx, shutdown()).await;
+        let lineage = async {
+            if let Some(lineage) = config.openlineage.clone() {
+                super::lineage::run(
+                    client.clone(),
+                    ctx.stores.clone(),
+                    lineage,
+                    metrics.clone(),
+                    shutdown(),
+                )
+                .await;
+            }
+        };
+        futures::join!(
+            drive(
+                controller,
+                access_controller,
+                roots,
+                ctx.clone(),
+                shutdown()
+            ),
+            lineage
+        );
     };
     // Once a stop is requested, everything gets STOP_DEADLINE to finish; then the operator
     // returns anyway (a watch stuck in its backoff must not keep the process alive).

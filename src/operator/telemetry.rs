@@ -24,6 +24,11 @@ pub struct ReasonLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PhaseLabels {
     pub phase: String,
 }
@@ -54,6 +59,8 @@ pub struct Metrics {
     pub aws_calls: Family<VerbLabels, Counter>,
     /// Stored objects the operator cannot read (reported on the objects themselves).
     pub unreadable_objects: Gauge,
+    /// OpenLineage deliveries by outcome (`delivered`, `failed` attempts, `dropped` events).
+    pub lineage_events: Family<OutcomeLabels, Counter>,
     rss: Gauge,
     peak_rss: Gauge,
     phases: Mutex<HashMap<String, Phase>>,
@@ -74,6 +81,12 @@ impl Default for Metrics {
             kube_requests.clone(),
         );
         let unreadable_objects = Gauge::default();
+        let lineage_events = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "openlineage_events",
+            "OpenLineage RunEvent deliveries: delivered events, failed attempts (retried), dropped events (queue full)",
+            lineage_events.clone(),
+        );
         let rss = Gauge::default();
         let peak_rss = Gauge::default();
         registry.register(
@@ -117,6 +130,7 @@ impl Default for Metrics {
             aws_calls,
             kube_requests,
             unreadable_objects,
+            lineage_events,
             rss,
             peak_rss,
             phases: Mutex::new(HashMap::new()),
@@ -129,6 +143,14 @@ impl Metrics {
         self.kube_writes
             .get_or_create(&VerbLabels {
                 verb: verb.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn lineage(&self, outcome: &str) {
+        self.lineage_events
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_string(),
             })
             .inc();
     }

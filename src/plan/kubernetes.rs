@@ -422,6 +422,15 @@ fn network_policies(names: &Names, template: &str, pod_identity: bool) -> Vec<Ne
     policies
 }
 
+/// The CronJob of a pipeline; its Jobs carry it as the `dataproducts.io/pipeline` label.
+pub fn cron_job_name(names: &Names, pipeline: &str) -> String {
+    crate::model::names::derive(
+        crate::model::names::NameKind::CronJob,
+        pipeline,
+        &format!("{}/{pipeline}", names.id),
+    )
+}
+
 fn cron_job(
     product: &DataProduct,
     template: &DataProductTemplate,
@@ -432,13 +441,9 @@ fn cron_job(
     let t = &template.spec;
     let tname = template.metadata.name.as_deref().unwrap_or_default();
     let defaults = &t.pipelines.defaults;
-    let cron_name = crate::model::names::derive(
-        crate::model::names::NameKind::CronJob,
-        &pipeline.name,
-        &format!("{}/{}", names.id, pipeline.name),
-    );
+    let cron_name = cron_job_name(names, &pipeline.name);
     let mut labels = ownership_labels(names, tname, "pipeline");
-    labels.insert("dataproducts.io/pipeline".to_string(), cron_name.clone());
+    labels.insert(crate::api::labels::PIPELINE.to_string(), cron_name.clone());
     let mut pipeline_env = env.to_vec();
     pipeline_env.push(EnvVar {
         name: "DP_PIPELINE".to_string(),

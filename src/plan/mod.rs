@@ -4,6 +4,7 @@
 pub mod aws;
 pub mod descriptor;
 pub mod kubernetes;
+pub mod openlineage;
 
 use k8s_openapi::api::core::v1::EnvVar;
 use serde::Serialize;

@@ -10,6 +10,7 @@ use dataproduct_operator::api::{
 };
 use dataproduct_operator::operator::cloud::CloudConfig;
 use dataproduct_operator::operator::context::Settings;
+use dataproduct_operator::operator::lineage::LineageConfig;
 use dataproduct_operator::operator::run::{start, RunConfig, RunError};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -118,6 +119,24 @@ impl Operator {
         namespaces: Vec<String>,
         resync: Duration,
     ) -> Operator {
+        Self::launch(cluster, namespaces, resync, None).await
+    }
+
+    /// Sending OpenLineage events where `lineage` says.
+    pub async fn start_with_lineage(
+        cluster: &Cluster,
+        namespaces: Vec<String>,
+        lineage: LineageConfig,
+    ) -> Operator {
+        Self::launch(cluster, namespaces, Duration::from_secs(30), Some(lineage)).await
+    }
+
+    async fn launch(
+        cluster: &Cluster,
+        namespaces: Vec<String>,
+        resync: Duration,
+        openlineage: Option<LineageConfig>,
+    ) -> Operator {
         let health = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap()
@@ -138,6 +157,7 @@ impl Operator {
                 endpoint_url: cluster.aws_endpoint.clone(),
                 ..CloudConfig::default()
             }),
+            openlineage,
         };
         let handle = tokio::spawn(start(cluster.config.clone(), config, async {
             let _ = stopped.await;
