@@ -527,7 +527,10 @@ async fn stage_is_in_the_api_the_pages_and_a_filter() {
         .await
         .json();
     assert_eq!(p["stage"], "dev", "{p}");
-    assert!(p["violations"].as_array().expect("violations").is_empty(), "{p}");
+    assert!(
+        p["violations"].as_array().expect("violations").is_empty(),
+        "{p}"
+    );
     // The stage reaches the names too (the plan is the template's, with its stage).
     assert!(
         p["database"].as_str().unwrap_or("").ends_with("_dev"),
@@ -537,7 +540,11 @@ async fn stage_is_in_the_api_the_pages_and_a_filter() {
     let other = get(addr, "/api/v1/products/messaging/conversations")
         .await
         .json();
-    assert_eq!(other["stage"], Value::Null, "the standard template has no stage");
+    assert_eq!(
+        other["stage"],
+        Value::Null,
+        "the standard template has no stage"
+    );
 
     let list = get(addr, "/api/v1/products").await.json();
     let summary = list["items"]
@@ -553,7 +560,11 @@ async fn stage_is_in_the_api_the_pages_and_a_filter() {
         vec!["logistics/carrier-tracking"]
     );
     assert_eq!(
-        names(&get(addr, "/api/v1/products?stage=DEV&domain=logistics").await.json()),
+        names(
+            &get(addr, "/api/v1/products?stage=DEV&domain=logistics")
+                .await
+                .json()
+        ),
         vec!["logistics/carrier-tracking"]
     );
     assert_eq!(
@@ -562,13 +573,25 @@ async fn stage_is_in_the_api_the_pages_and_a_filter() {
     );
 
     let page = request(addr, "GET", "/", "text/html").await;
-    assert!(page.body.contains(r#"<span class="badge b-stage">Stage: dev</span>"#));
-    assert_eq!(page.body.matches("b-stage\">").count(), 1, "one staged product");
+    assert!(page
+        .body
+        .contains(r#"<span class="badge b-stage">Stage: dev</span>"#));
+    assert_eq!(
+        page.body.matches("b-stage\">").count(),
+        1,
+        "one staged product"
+    );
     assert!(page.body.contains(r#"<select id="f-stage" name="stage">"#));
     let filtered = request(addr, "GET", "/?stage=dev", "text/html").await;
     assert_eq!(filtered.body.matches("<li><h2>").count(), 1);
     assert!(filtered.body.contains(r#"<option value="dev" selected>"#));
-    let product = request(addr, "GET", "/products/logistics/carrier-tracking", "text/html").await;
+    let product = request(
+        addr,
+        "GET",
+        "/products/logistics/carrier-tracking",
+        "text/html",
+    )
+    .await;
     assert!(product
         .body
         .contains(r#"<span class="badge b-stage">Stage: dev</span>"#));
@@ -582,7 +605,10 @@ async fn stage_is_in_the_api_the_pages_and_a_filter() {
         .as_array()
         .expect("parameters");
     for name in ["stage", "offset", "limit"] {
-        assert!(params.iter().any(|p| p["name"] == name), "{name} documented");
+        assert!(
+            params.iter().any(|p| p["name"] == name),
+            "{name} documented"
+        );
     }
 
     // Without stages anywhere there is no stage menu and no badge.
@@ -623,13 +649,20 @@ async fn json_list_pages_and_matches_the_index() {
     let none = get(addr, "/api/v1/products?limit=0").await.json();
     assert_eq!(none["items"], Value::Array(vec![]));
     // Filters apply before paging.
-    let filtered = get(addr, "/api/v1/products?domain=messaging&limit=2").await.json();
+    let filtered = get(addr, "/api/v1/products?domain=messaging&limit=2")
+        .await
+        .json();
     assert_eq!(filtered["count"], 3);
     assert_eq!(
         names(&filtered),
         vec!["messaging/conversations", "messaging/events"]
     );
-    for bad in ["limit=x", "offset=-1", "limit=1.5", "offset=99999999999999999999999"] {
+    for bad in [
+        "limit=x",
+        "offset=-1",
+        "limit=1.5",
+        "offset=99999999999999999999999",
+    ] {
         let r = get(addr, &format!("/api/v1/products?{bad}")).await;
         assert_eq!(r.status, 400, "{bad}: {}", r.body);
         assert_eq!(r.json()["status"], 400);
@@ -681,7 +714,9 @@ async fn cluster_mode_leaves_out_an_unreadable_product() {
     }
     assert_eq!(count, 7, "the seven readable examples are listed");
     assert_eq!(
-        get(addr, "/api/v1/products/messaging/unreadable").await.status,
+        get(addr, "/api/v1/products/messaging/unreadable")
+            .await
+            .status,
         404
     );
     watch.abort();

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use serde::Serialize;
 
-use super::lineage::Lineage;
+use super::lineage::{Edge, Graph, Lineage, Node};
 use crate::api::{Column, DataProduct, Deprecation, ProductRef, QueryExample, Visibility};
 use crate::evaluate::{evaluate_all, expired, Facts};
 use crate::model::World;
@@ -37,6 +37,48 @@ pub struct Index {
     pub lineage: Lineage,
     /// The values the list can be filtered by.
     pub facets: Facets,
+    /// Every distinct word of every product's searchable text.
+    vocabulary: Vocabulary,
+}
+
+/// The distinct words (whitespace-free runs) of the lowercase searchable text of all products.
+/// A search word has no whitespace, so it occurs in a product's text exactly when it occurs in
+/// one of the text's words: a search scans the vocabulary once per search word, and then
+/// checks each product's word list against the words that matched, instead of scanning the
+/// text of every product (which the copies of a mesh mostly share).
+#[derive(Debug, Clone, Default)]
+struct Vocabulary {
+    words: Vec<String>,
+    position: std::collections::HashMap<String, u32>,
+}
+
+impl Vocabulary {
+    /// The positions of the words of `text`, sorted and distinct.
+    fn add(&mut self, text: &str) -> Vec<u32> {
+        let mut ids: Vec<u32> = text
+            .split_whitespace()
+            .map(|w| match self.position.get(w) {
+                Some(&id) => id,
+                None => {
+                    let id = self.words.len() as u32;
+                    self.words.push(w.to_string());
+                    self.position.insert(w.to_string(), id);
+                    id
+                }
+            })
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// Per search word, which vocabulary words contain it.
+    fn containing(&self, search: &[String]) -> Vec<Vec<bool>> {
+        search
+            .iter()
+            .map(|s| self.words.iter().map(|w| w.contains(s.as_str())).collect())
+            .collect()
+    }
 }
 
 /// The owner of a product.
@@ -92,8 +134,9 @@ pub struct ProductEntry {
 /// What searching and listing need of an entry, computed when the entry is made.
 #[derive(Debug, Clone, Default)]
 struct Derived {
-    /// Lowercase names, descriptions and columns, one per line.
-    text: String,
+    /// The distinct whitespace-separated words of the lowercase names, descriptions and
+    /// columns, as positions in the index's [`Vocabulary`], sorted.
+    words: Vec<u32>,
     tags: Vec<String>,
     /// The summary as pretty JSON, indented as an element of the list's `items`.
     summary_json: String,
@@ -251,7 +294,13 @@ impl Index {
             let e = entry(&r, p, world, result, today);
             products.insert(r, e);
         }
-        let lineage = Lineage::build(products.values());
+        let mut vocabulary = Vocabulary::default();
+        for e in products.values_mut() {
+            e.derived.words = vocabulary.add(&e.text());
+        }
+        // Only building needs the reverse map.
+        vocabulary.position = Default::default();
+        let lineage = Lineage::of(mesh(products.values()));
         let facets = facets(products.values());
         Index {
             today: today.to_string(),
@@ -259,6 +308,7 @@ impl Index {
             products,
             lineage,
             facets,
+            vocabulary,
         }
     }
 
@@ -269,12 +319,15 @@ impl Index {
         })
     }
 
-    /// Products matching `filter`, in namespace/name order.
+    /// Products matching `filter`, in namespace/name order. `q` matches a product when every
+    /// one of its words (case-insensitive) occurs in the product's namespace, name, domain,
+    /// description, owner team, or an output's name, description, column names or column
+    /// descriptions.
     pub fn search(&self, filter: &Filter) -> Vec<&ProductEntry> {
-        let words = filter.words();
+        let containing = self.vocabulary.containing(&filter.words());
         self.products
             .values()
-            .filter(|p| p.matches_words(filter, &words))
+            .filter(|p| p.matches(filter, &containing))
             .collect()
     }
 
@@ -352,7 +405,8 @@ impl ProductEntry {
         let summary = serde_json::to_value(self.summary()).unwrap_or_default();
         let pretty = serde_json::to_string_pretty(&summary).unwrap_or_default();
         self.derived = Derived {
-            text: self.text(),
+            // Filled in by Index::build, which holds the vocabulary.
+            words: Vec::new(),
             tags: self.compute_tags(),
             summary_json: indent(&pretty, "    "),
         };
@@ -395,14 +449,14 @@ impl ProductEntry {
         t.to_lowercase()
     }
 
-    pub fn matches(&self, f: &Filter) -> bool {
-        self.matches_words(f, &f.words())
-    }
-
-    /// [`Self::matches`] with the filter's search words already lowercased and split.
-    fn matches_words(&self, f: &Filter, words: &[String]) -> bool {
+    /// Whether the entry passes `f`; `containing` is, per search word, which vocabulary words
+    /// contain it ([`Vocabulary::containing`]).
+    fn matches(&self, f: &Filter, containing: &[Vec<bool>]) -> bool {
         let eq = |want: &str, have: &str| want.is_empty() || want.eq_ignore_ascii_case(have);
-        if !f.stage.is_empty() && !f.stage.eq_ignore_ascii_case(self.stage.as_deref().unwrap_or(""))
+        if !f.stage.is_empty()
+            && !f
+                .stage
+                .eq_ignore_ascii_case(self.stage.as_deref().unwrap_or(""))
         {
             return false;
         }
@@ -421,10 +475,13 @@ impl ProductEntry {
         if !f.tag.is_empty() && !self.tags().iter().any(|t| eq(&f.tag, t)) {
             return false;
         }
-        // Every word must occur somewhere.
-        words
-            .iter()
-            .all(|w| self.derived.text.contains(w.as_str()))
+        // Every search word must occur somewhere: in one of the product's words.
+        containing.iter().all(|hit| {
+            self.derived
+                .words
+                .iter()
+                .any(|&w| hit.get(w as usize).copied().unwrap_or(false))
+        })
     }
 }
 
@@ -439,6 +496,98 @@ fn indent(text: &str, prefix: &str) -> String {
         out.push_str(line);
     }
     out
+}
+
+/// The lineage graph of `products`: nodes sorted by id, edges sorted.
+fn mesh<'a>(products: impl Iterator<Item = &'a ProductEntry> + Clone) -> Graph {
+    let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
+    let mut edges: BTreeSet<Edge> = BTreeSet::new();
+    let product_node = |ns: &str, name: &str, known: bool| Node {
+        id: urn(ns, name, None),
+        kind: "product".into(),
+        label: format!("{ns}/{name}"),
+        product: Some(format!("{ns}/{name}")),
+        known,
+    };
+    for p in products.clone() {
+        nodes.insert(p.urn.clone(), product_node(&p.namespace, &p.name, true));
+        for o in &p.outputs {
+            nodes.insert(
+                o.urn.clone(),
+                Node {
+                    id: o.urn.clone(),
+                    kind: "output".into(),
+                    label: o.name.clone(),
+                    product: Some(p.product_ref()),
+                    known: true,
+                },
+            );
+            edges.insert(Edge {
+                from: p.urn.clone(),
+                to: o.urn.clone(),
+                kind: "writes".into(),
+            });
+        }
+    }
+    for p in products {
+        for i in &p.inputs {
+            let from = if let Some(ext) = &i.external {
+                let id = format!("external:{ext}");
+                nodes.entry(id.clone()).or_insert(Node {
+                    id: id.clone(),
+                    kind: "external".into(),
+                    label: ext.clone(),
+                    product: None,
+                    known: true,
+                });
+                id
+            } else if let (Some(id), Some(pr)) = (&i.urn, &i.product) {
+                if !nodes.contains_key(id) {
+                    nodes.insert(
+                        id.clone(),
+                        Node {
+                            id: id.clone(),
+                            kind: "output".into(),
+                            label: i.output.clone().unwrap_or_default(),
+                            product: Some(pr.clone()),
+                            known: false,
+                        },
+                    );
+                }
+                id.clone()
+            } else {
+                continue;
+            };
+            edges.insert(Edge {
+                from,
+                to: p.urn.clone(),
+                kind: "reads".into(),
+            });
+        }
+        for c in &p.consumers {
+            let Some(consumer) = c.product.as_deref().and_then(ProductRef::parse) else {
+                continue;
+            };
+            let cid = urn(&consumer.namespace, &consumer.name, None);
+            if !nodes.contains_key(&cid) {
+                nodes.insert(
+                    cid.clone(),
+                    product_node(&consumer.namespace, &consumer.name, false),
+                );
+            }
+            for o in &c.granted {
+                edges.insert(Edge {
+                    from: urn(&p.namespace, &p.name, Some(o)),
+                    to: cid.clone(),
+                    kind: "grants".into(),
+                });
+            }
+        }
+    }
+    Graph {
+        nodes: nodes.into_values().collect(),
+        edges: edges.into_iter().collect(),
+    }
 }
 
 fn entry(
@@ -670,4 +819,119 @@ fn entry(
         derived: Derived::default(),
     }
     .derive()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::api::load::{load_str, Document, LoadOptions};
+
+    /// The messaging examples and their template, loaded as `dpctl` loads files.
+    pub(crate) fn messaging() -> World {
+        let mut world = World::default();
+        for (name, text) in [
+            (
+                "standard.yaml",
+                include_str!("../../templates/standard.yaml"),
+            ),
+            (
+                "events.yaml",
+                include_str!("../../examples/messaging/events.yaml"),
+            ),
+            (
+                "conversations.yaml",
+                include_str!("../../examples/messaging/conversations.yaml"),
+            ),
+            (
+                "metrics.yaml",
+                include_str!("../../examples/messaging/metrics.yaml"),
+            ),
+        ] {
+            let (mut docs, mut errors) = (Vec::new(), Vec::new());
+            load_str(
+                name.as_ref(),
+                text,
+                &LoadOptions::default(),
+                &mut docs,
+                &mut errors,
+            );
+            assert!(errors.is_empty(), "{name}: {errors:?}");
+            for d in docs {
+                match d.document {
+                    Document::Product(p) => world.add_product(*p),
+                    Document::Template(t) => world.add_template(*t),
+                    _ => {}
+                }
+            }
+        }
+        world
+    }
+
+    /// Search through the vocabulary finds exactly the products whose whole lowercase text
+    /// contains every search word, the definition it replaces.
+    #[test]
+    fn vocabulary_search_is_substring_search_over_the_text() {
+        let index = Index::build(&messaging(), "2026-12-01".parse().unwrap(), false);
+        assert_eq!(index.products.len(), 3);
+        for q in [
+            "",
+            "conversation",
+            "Conversation",
+            "CONVERSATIONS events",
+            "either user archived",
+            "versat",
+            "a",
+            "_id",
+            "messaging/",
+            "nothing-like-this",
+            "dt",
+            "  spaced   out  ",
+        ] {
+            let filter = Filter {
+                q: q.to_string(),
+                ..Filter::default()
+            };
+            let fast: Vec<String> = index
+                .search(&filter)
+                .iter()
+                .map(|p| p.product_ref())
+                .collect();
+            let words = filter.words();
+            let slow: Vec<String> = index
+                .products
+                .values()
+                .filter(|p| {
+                    let text = p.text();
+                    words.iter().all(|w| text.contains(w.as_str()))
+                })
+                .map(|p| p.product_ref())
+                .collect();
+            assert_eq!(fast, slow, "q={q:?}");
+        }
+        let one = Filter {
+            q: "Either User ARCHIVED".into(),
+            ..Filter::default()
+        };
+        assert_eq!(
+            index
+                .search(&one)
+                .iter()
+                .map(|p| p.product_ref())
+                .collect::<Vec<_>>(),
+            vec!["messaging/conversations"]
+        );
+    }
+
+    /// The summary serialized at build time is the summary serialized now, indented one level
+    /// deeper than `items`.
+    #[test]
+    fn serialized_summaries_are_the_summaries() {
+        let index = Index::build(&messaging(), "2026-12-01".parse().unwrap(), false);
+        for p in index.products.values() {
+            let now = serde_json::to_value(p.summary()).unwrap();
+            let stored: serde_json::Value = serde_json::from_str(p.summary_json()).unwrap();
+            assert_eq!(stored, now);
+            assert!(p.summary_json().lines().all(|l| l.starts_with("    ")));
+        }
+    }
 }

@@ -1,13 +1,12 @@
 //! The lineage graph of the mesh: products, their outputs and external inputs as nodes; writes,
-//! reads and grants as edges. [`Lineage`] is built once with the index and keeps, beside the
-//! graph, which edges leave and enter each node, so the neighbourhood of one product is a walk
-//! over the nodes within reach rather than a rebuild and a scan of the whole mesh.
+//! reads and grants as edges (the index builds it from the products). [`Lineage`] is built
+//! once with the index and keeps, beside the graph, which edges leave and enter each node, so
+//! the neighbourhood of one product is a walk over the nodes within reach rather than a
+//! rebuild and a scan of the whole mesh.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use serde::Serialize;
-
-use super::index::{urn, ProductEntry};
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -50,12 +49,8 @@ pub struct Lineage {
 }
 
 impl Lineage {
-    pub fn build<'a>(products: impl Iterator<Item = &'a ProductEntry> + Clone) -> Lineage {
-        Lineage::of(graph(products))
-    }
-
-    /// The adjacency of `graph`, whose nodes are sorted by id and whose edges are sorted, as
-    /// [`graph`] makes them.
+    /// The adjacency of `graph`, whose nodes are sorted by id and whose edges are sorted (as
+    /// the index makes the mesh's graph).
     pub fn of(graph: Graph) -> Lineage {
         let position: HashMap<String, usize> = graph
             .nodes
@@ -66,7 +61,8 @@ impl Lineage {
         let mut outgoing = vec![Vec::new(); graph.nodes.len()];
         let mut incoming = vec![Vec::new(); graph.nodes.len()];
         for (i, e) in graph.edges.iter().enumerate() {
-            // Every edge's ends are nodes (graph() inserts both), so both lookups succeed.
+            // Every edge's ends are nodes (the mesh graph inserts both); an edge to a missing
+            // node could not be walked anyway.
             if let (Some(&a), Some(&b)) = (position.get(&e.from), position.get(&e.to)) {
                 outgoing[a].push(i);
                 incoming[b].push(i);
@@ -92,16 +88,10 @@ impl Lineage {
         let steps = depth.saturating_mul(2);
         let mut keep: BTreeSet<usize> = BTreeSet::from([from]);
         for forward in [true, false] {
-            fn head(e: &Edge) -> &str {
-                &e.to
-            }
-            fn tail(e: &Edge) -> &str {
-                &e.from
-            }
-            let (adjacent, end): (&[Vec<usize>], fn(&Edge) -> &str) = if forward {
-                (&self.outgoing, head)
+            let adjacent = if forward {
+                &self.outgoing
             } else {
-                (&self.incoming, tail)
+                &self.incoming
             };
             let mut seen: BTreeSet<usize> = BTreeSet::from([from]);
             let mut queue = VecDeque::from([(from, 0usize)]);
@@ -110,7 +100,9 @@ impl Lineage {
                     continue;
                 }
                 for &e in &adjacent[n] {
-                    if let Some(&b) = self.position.get(end(&self.graph.edges[e])) {
+                    let edge = &self.graph.edges[e];
+                    let next = if forward { &edge.to } else { &edge.from };
+                    if let Some(&b) = self.position.get(next) {
                         if seen.insert(b) {
                             queue.push_back((b, d + 1));
                         }
@@ -132,108 +124,12 @@ impl Lineage {
             .collect();
         edges.sort_unstable();
         Graph {
-            nodes: keep
-                .iter()
-                .map(|&n| self.graph.nodes[n].clone())
-                .collect(),
+            nodes: keep.iter().map(|&n| self.graph.nodes[n].clone()).collect(),
             edges: edges
                 .into_iter()
                 .map(|e| self.graph.edges[e].clone())
                 .collect(),
         }
-    }
-}
-
-/// The whole mesh of `products`.
-pub fn graph<'a>(products: impl Iterator<Item = &'a ProductEntry> + Clone) -> Graph {
-    let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
-    let mut edges: BTreeSet<Edge> = BTreeSet::new();
-    let product_node = |ns: &str, name: &str, known: bool| Node {
-        id: urn(ns, name, None),
-        kind: "product".into(),
-        label: format!("{ns}/{name}"),
-        product: Some(format!("{ns}/{name}")),
-        known,
-    };
-    for p in products.clone() {
-        nodes.insert(p.urn.clone(), product_node(&p.namespace, &p.name, true));
-        for o in &p.outputs {
-            nodes.insert(
-                o.urn.clone(),
-                Node {
-                    id: o.urn.clone(),
-                    kind: "output".into(),
-                    label: o.name.clone(),
-                    product: Some(p.product_ref()),
-                    known: true,
-                },
-            );
-            edges.insert(Edge {
-                from: p.urn.clone(),
-                to: o.urn.clone(),
-                kind: "writes".into(),
-            });
-        }
-    }
-    for p in products {
-        for i in &p.inputs {
-            let from = if let Some(ext) = &i.external {
-                let id = format!("external:{ext}");
-                nodes.entry(id.clone()).or_insert(Node {
-                    id: id.clone(),
-                    kind: "external".into(),
-                    label: ext.clone(),
-                    product: None,
-                    known: true,
-                });
-                id
-            } else if let (Some(id), Some(pr)) = (&i.urn, &i.product) {
-                if !nodes.contains_key(id) {
-                    nodes.insert(
-                        id.clone(),
-                        Node {
-                            id: id.clone(),
-                            kind: "output".into(),
-                            label: i.output.clone().unwrap_or_default(),
-                            product: Some(pr.clone()),
-                            known: false,
-                        },
-                    );
-                }
-                id.clone()
-            } else {
-                continue;
-            };
-            edges.insert(Edge {
-                from,
-                to: p.urn.clone(),
-                kind: "reads".into(),
-            });
-        }
-        for c in &p.consumers {
-            let Some(consumer) = c.product.as_deref().and_then(crate::api::ProductRef::parse)
-            else {
-                continue;
-            };
-            let cid = urn(&consumer.namespace, &consumer.name, None);
-            if !nodes.contains_key(&cid) {
-                nodes.insert(
-                    cid.clone(),
-                    product_node(&consumer.namespace, &consumer.name, false),
-                );
-            }
-            for o in &c.granted {
-                edges.insert(Edge {
-                    from: urn(&p.namespace, &p.name, Some(o)),
-                    to: cid.clone(),
-                    kind: "grants".into(),
-                });
-            }
-        }
-    }
-    Graph {
-        nodes: nodes.into_values().collect(),
-        edges: edges.into_iter().collect(),
     }
 }
 

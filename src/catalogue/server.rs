@@ -206,11 +206,7 @@ pub fn list_json(index: &Index, params: &Params) -> Result<String, String> {
     let mut body = String::with_capacity(64 + found.len() * 640);
     let _ = write!(body, "{{\n  \"count\": {},\n  \"items\": [", found.len());
     let mut any = false;
-    for p in found
-        .iter()
-        .skip(offset)
-        .take(limit.unwrap_or(usize::MAX))
-    {
+    for p in found.iter().skip(offset).take(limit.unwrap_or(usize::MAX)) {
         body.push_str(if any { ",\n" } else { "\n" });
         body.push_str(p.summary_json());
         any = true;
@@ -218,11 +214,11 @@ pub fn list_json(index: &Index, params: &Params) -> Result<String, String> {
     body.push_str(if any { "\n  ],\n" } else { "],\n" });
     match limit {
         Some(l) => {
-            let _ = write!(body, "  \"limit\": {l},\n");
+            let _ = writeln!(body, "  \"limit\": {l},");
         }
         None => body.push_str("  \"limit\": null,\n"),
     }
-    let _ = write!(body, "  \"offset\": {offset}\n}}\n");
+    let _ = writeln!(body, "  \"offset\": {offset}\n}}");
     Ok(body)
 }
 
@@ -378,4 +374,47 @@ pub fn openapi() -> Value {
                     "kind": {"type": "string", "enum": ["writes", "reads", "grants"]}}}}}}
         }}
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogue::index::tests::messaging;
+
+    fn params(q: &str) -> Params {
+        Params(parse_query(q))
+    }
+
+    /// The list assembled from stored summaries is byte for byte what serialising the whole
+    /// answer gives, for every page and filter.
+    #[test]
+    fn assembled_list_is_the_serialized_list() {
+        let index = Index::build(&messaging(), "2026-12-01".parse().unwrap(), false);
+        for q in [
+            "",
+            "q=conversation",
+            "limit=1",
+            "limit=2&offset=1",
+            "offset=3",
+            "limit=0",
+            "domain=nobody",
+        ] {
+            let p = params(q);
+            let found = index.search(&p.filter());
+            let offset = whole_number(&p, "offset").unwrap().unwrap_or(0);
+            let limit = whole_number(&p, "limit").unwrap();
+            let items: Vec<Value> = found
+                .iter()
+                .skip(offset)
+                .take(limit.unwrap_or(usize::MAX))
+                .map(|e| serde_json::to_value(e.summary()).unwrap())
+                .collect();
+            let whole =
+                json!({"count": found.len(), "items": items, "limit": limit, "offset": offset});
+            let mut expected = serde_json::to_string_pretty(&whole).unwrap();
+            expected.push('\n');
+            assert_eq!(list_json(&index, &p).unwrap(), expected, "{q}");
+        }
+        assert!(list_json(&index, &params("limit=x")).is_err());
+    }
 }
