@@ -1,11 +1,13 @@
 //! Catalogue benchmark: 1,000 products (the examples, renamed copy by copy into namespaces of
 //! their own, inputs and consumers rewritten so each copy is a mesh like the examples), then
-//! 1,000 in-process requests each for the JSON list, a search, the HTML list and a product page.
+//! 1,000 in-process requests each for the JSON list (whole and a page of 50), a search, a
+//! descriptor, a product's lineage, the HTML list and a product page.
 //!
 //! Run: `cargo bench --profile dev --bench catalog` (optionally `-- 5000` for another product
 //! count). The dev profile keeps the build incremental; release figures are lower still.
-//! Reports p50/p95 per request kind, the size of a 50-product list page, the time to build the
-//! index and the process's memory, and fails when a target is missed.
+//! Reports p50/p95 per request kind, the body sizes (the 50-product list page among them), the
+//! time to build the index and the process's memory (current and peak resident set), and fails
+//! when a target is missed.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -101,17 +103,27 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i]
 }
 
-fn memory() -> String {
+/// A `/proc/self/status` field in KiB (`VmRSS:`, `VmHWM:`); 0 where there is none.
+fn status_kib(name: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .map(|l| l[name.len()..].trim().to_string())
-            .unwrap_or_else(|| "?".into())
-    };
-    format!("RSS {} (peak {})", field("VmRSS:"), field("VmHWM:"))
+    status
+        .lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l[name.len()..].split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
 }
+
+fn memory() -> String {
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    format!(
+        "RSS {:.1} MiB (peak {:.1} MiB)",
+        mib(status_kib("VmRSS:")),
+        mib(status_kib("VmHWM:"))
+    )
+}
+
+/// The most memory the process may hold.
+const MEMORY_TARGET_KIB: u64 = 64 * 1024;
 
 fn main() {
     let count: usize = std::env::args()
@@ -132,7 +144,7 @@ fn main() {
     );
     drop(world);
 
-    let cases: [(&str, &str, &str, Duration); 4] = [
+    let cases: [(&str, &str, &str, Duration); 8] = [
         (
             "JSON list (all products)",
             "/api/v1/products",
@@ -140,8 +152,32 @@ fn main() {
             Duration::from_millis(20),
         ),
         (
+            "JSON list page (limit=50)",
+            "/api/v1/products?limit=50&offset=500",
+            "application/json",
+            Duration::from_millis(20),
+        ),
+        (
             "JSON search q=conversation",
             "/api/v1/products?q=conversation",
+            "application/json",
+            Duration::from_millis(20),
+        ),
+        (
+            "JSON search, 2 words+filter",
+            "/api/v1/products?q=archived+user&domain=messaging",
+            "application/json",
+            Duration::from_millis(20),
+        ),
+        (
+            "JSON product descriptor",
+            "/api/v1/products/messaging-7/conversations",
+            "application/json",
+            Duration::from_millis(10),
+        ),
+        (
+            "JSON lineage of a product",
+            "/api/v1/lineage?product=messaging-7/conversations&depth=3",
             "application/json",
             Duration::from_millis(20),
         ),
@@ -175,7 +211,7 @@ fn main() {
         let p50 = percentile(&times, 0.5);
         let p95 = percentile(&times, 0.95);
         println!(
-            "{name:<28} p50 {:>7.2} ms  p95 {:>7.2} ms  (target p95 <= {} ms)  body {} KB",
+            "{name:<30} p50 {:>7.2} ms  p95 {:>7.2} ms  (target p95 <= {} ms)  body {} KB",
             p50.as_secs_f64() * 1e3,
             p95.as_secs_f64() * 1e3,
             target.as_millis(),
@@ -189,6 +225,14 @@ fn main() {
         }
     }
     println!("memory after the requests: {}", memory());
+    let peak = status_kib("VmHWM:");
+    if peak > MEMORY_TARGET_KIB {
+        missed.push(format!(
+            "peak resident set {} MiB > {} MiB",
+            peak / 1024,
+            MEMORY_TARGET_KIB / 1024
+        ));
+    }
     if !missed.is_empty() {
         eprintln!("missed: {missed:#?}");
         std::process::exit(1);

@@ -496,3 +496,228 @@ async fn cluster_mode_shows_live_status() {
     assert!(gone, "orders/orders is still served after deletion");
     watch.abort();
 }
+
+/// Cluster mode as `dpctl catalog` runs it without -f, through a kubeconfig file, against the
+/// fake API server: an applied product is listed within 2 s and its phase and stage follow
+/// its status subresource (the same scenario tests/e2e.rs runs on a real cluster).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_mode_follows_applies_and_status_changes() {
+    let server = support::apiserver::FakeApiServer::start().await;
+    let (cluster, _kubeconfig) =
+        support::scenarios::Cluster::fake(&server, std::time::Duration::from_secs(10)).await;
+    support::catalogue::catalogue_follows_the_cluster(&cluster, "catalog").await;
+}
+
+/// The datamesh-architecture template with a stage (a copy in memory: the file sets none).
+fn staged_examples(stage: &str) -> World {
+    let mut world = examples();
+    let t = world
+        .templates
+        .get_mut("datamesh-architecture")
+        .expect("datamesh-architecture template");
+    assert_eq!(t.spec.stage, None, "the file sets no stage");
+    t.spec.stage = Some(stage.to_string());
+    world
+}
+
+#[tokio::test]
+async fn stage_is_in_the_api_the_pages_and_a_filter() {
+    let addr = start(staged_examples("dev")).await;
+    let p = get(addr, "/api/v1/products/logistics/carrier-tracking")
+        .await
+        .json();
+    assert_eq!(p["stage"], "dev", "{p}");
+    assert!(
+        p["violations"].as_array().expect("violations").is_empty(),
+        "{p}"
+    );
+    // The stage reaches the names too (the plan is the template's, with its stage).
+    assert!(
+        p["database"].as_str().unwrap_or("").ends_with("_dev"),
+        "{}",
+        p["database"]
+    );
+    let other = get(addr, "/api/v1/products/messaging/conversations")
+        .await
+        .json();
+    assert_eq!(
+        other["stage"],
+        Value::Null,
+        "the standard template has no stage"
+    );
+
+    let list = get(addr, "/api/v1/products").await.json();
+    let summary = list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|s| s["name"] == "carrier-tracking")
+        .expect("carrier-tracking listed")
+        .clone();
+    assert_eq!(summary["stage"], "dev");
+    assert_eq!(
+        names(&get(addr, "/api/v1/products?stage=dev").await.json()),
+        vec!["logistics/carrier-tracking"]
+    );
+    assert_eq!(
+        names(
+            &get(addr, "/api/v1/products?stage=DEV&domain=logistics")
+                .await
+                .json()
+        ),
+        vec!["logistics/carrier-tracking"]
+    );
+    assert_eq!(
+        get(addr, "/api/v1/products?stage=prod").await.json()["count"],
+        0
+    );
+
+    let page = request(addr, "GET", "/", "text/html").await;
+    assert!(page
+        .body
+        .contains(r#"<span class="badge b-stage">Stage: dev</span>"#));
+    assert_eq!(
+        page.body.matches("b-stage\">").count(),
+        1,
+        "one staged product"
+    );
+    assert!(page.body.contains(r#"<select id="f-stage" name="stage">"#));
+    let filtered = request(addr, "GET", "/?stage=dev", "text/html").await;
+    assert_eq!(filtered.body.matches("<li><h2>").count(), 1);
+    assert!(filtered.body.contains(r#"<option value="dev" selected>"#));
+    let product = request(
+        addr,
+        "GET",
+        "/products/logistics/carrier-tracking",
+        "text/html",
+    )
+    .await;
+    assert!(product
+        .body
+        .contains(r#"<span class="badge b-stage">Stage: dev</span>"#));
+    assert!(product.body.contains("<dt>Stage</dt><dd>dev</dd>"));
+
+    let api = get(addr, "/openapi.json").await.json();
+    let schemas = &api["components"]["schemas"];
+    assert!(schemas["Summary"]["properties"]["stage"].is_object());
+    assert!(schemas["Product"]["properties"]["stage"].is_object());
+    let params = api["paths"]["/api/v1/products"]["get"]["parameters"]
+        .as_array()
+        .expect("parameters");
+    for name in ["stage", "offset", "limit"] {
+        assert!(
+            params.iter().any(|p| p["name"] == name),
+            "{name} documented"
+        );
+    }
+
+    // Without stages anywhere there is no stage menu and no badge.
+    let plain = start(examples()).await;
+    let page = request(plain, "GET", "/", "text/html").await;
+    assert!(!page.body.contains("f-stage"));
+    assert!(!page.body.contains("b-stage\">"));
+}
+
+#[tokio::test]
+async fn json_list_pages_and_matches_the_index() {
+    let world = examples();
+    let index = Index::build(&world, "2026-12-01".parse().expect("date"), false);
+    let addr = start(world).await;
+    let all = get(addr, "/api/v1/products").await.json();
+    // Assembled from summaries serialized at build time, it is what serialising them gives.
+    let expected: Vec<Value> = index
+        .products
+        .values()
+        .map(|p| serde_json::to_value(p.summary()).expect("summary"))
+        .collect();
+    assert_eq!(all["items"], Value::Array(expected.clone()));
+    assert_eq!(all["count"], 7);
+    assert_eq!(all["offset"], 0);
+    assert_eq!(all["limit"], Value::Null);
+
+    let page = get(addr, "/api/v1/products?limit=3&offset=2").await.json();
+    assert_eq!(page["count"], 7, "count is every match");
+    assert_eq!(page["items"], Value::Array(expected[2..5].to_vec()));
+    assert_eq!(page["limit"], 3);
+    assert_eq!(page["offset"], 2);
+    let last = get(addr, "/api/v1/products?limit=3&offset=6").await.json();
+    assert_eq!(last["items"].as_array().expect("items").len(), 1);
+    let beyond = get(addr, "/api/v1/products?offset=100").await;
+    assert_eq!(beyond.status, 200);
+    assert_eq!(beyond.json()["items"], Value::Array(vec![]));
+    assert_eq!(beyond.json()["count"], 7);
+    let none = get(addr, "/api/v1/products?limit=0").await.json();
+    assert_eq!(none["items"], Value::Array(vec![]));
+    // Filters apply before paging.
+    let filtered = get(addr, "/api/v1/products?domain=messaging&limit=2")
+        .await
+        .json();
+    assert_eq!(filtered["count"], 3);
+    assert_eq!(
+        names(&filtered),
+        vec!["messaging/conversations", "messaging/events"]
+    );
+    for bad in [
+        "limit=x",
+        "offset=-1",
+        "limit=1.5",
+        "offset=99999999999999999999999",
+    ] {
+        let r = get(addr, &format!("/api/v1/products?{bad}")).await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+        assert_eq!(r.json()["status"], 400);
+    }
+}
+
+/// One stored DataProduct that does not deserialize (written under an older CRD) is left out;
+/// it does not fail the list for every other product.
+#[tokio::test]
+async fn cluster_mode_leaves_out_an_unreadable_product() {
+    use dataproduct_operator::cli::catalog::cluster;
+    use support::apiserver::FakeApiServer;
+
+    let server = FakeApiServer::start().await;
+    let world = examples();
+    for t in world.templates.values() {
+        server
+            .insert(serde_json::to_value(t).expect("json"))
+            .expect("insert template");
+    }
+    for p in world.products.values() {
+        server
+            .insert(serde_json::to_value(p).expect("json"))
+            .expect("insert product");
+    }
+    let r = ProductRef::parse("messaging/metrics").expect("ref");
+    let mut bad = serde_json::to_value(&world.products[&r]).expect("json");
+    bad["metadata"]["name"] = "unreadable".into();
+    bad["spec"]["outputs"][0]["version"] = serde_json::json!(1_099_511_627_776u64);
+    server.insert(bad).expect("insert the unreadable product");
+    let mut config = kube::Config::new(server.url().parse().expect("url"));
+    config.default_namespace = "default".into();
+    let client = kube::Client::try_from(config).expect("client");
+    let date = "2026-12-01".parse().expect("date");
+    let catalogue = Catalogue::new(Index::build(&World::default(), date, true));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(serve(listener, catalogue.clone()));
+    let watch = tokio::spawn(cluster::watch(client, catalogue, Some(date)));
+    let mut count = Value::Null;
+    for _ in 0..100 {
+        count = get(addr, "/api/v1/products").await.json()["count"].clone();
+        if count == 7 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(count, 7, "the seven readable examples are listed");
+    assert_eq!(
+        get(addr, "/api/v1/products/messaging/unreadable")
+            .await
+            .status,
+        404
+    );
+    watch.abort();
+}

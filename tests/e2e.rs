@@ -403,3 +403,15 @@ async fn an_unreadable_product_stops_nothing() {
     })
     .await;
 }
+
+/// The catalogue in cluster mode (`dpctl catalog` without -f: the same watch over the cluster,
+/// in-process): a product applied to the cluster is listed within 2 s, and its phase and
+/// stage follow its status subresource. Nothing reconciles the scenario's namespace, so the
+/// status is the test's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_catalogue_follows_the_cluster() {
+    let Some(cluster) = cluster().await else {
+        return;
+    };
+    support::catalogue::catalogue_follows_the_cluster(&cluster, &suffix()).await;
+}

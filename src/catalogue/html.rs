@@ -73,6 +73,7 @@ ul.products h2{font-size:1.1rem;border:0;margin:0}
 .b-invalid,.b-denied,.b-expired,.b-revoked,.b-deleting,.b-deprecated{color:#82071e;border-color:#ff8182;background:#ffebe9}
 .b-unknown,.b-none{color:var(--muted);border-color:var(--line);background:var(--soft)}
 .b-pii{color:#fff;background:#cf222e;border-color:#cf222e}
+.b-stage{color:#0a3069;border-color:#54aeff;background:#ddf4ff}
 .banner{border:2px solid #cf222e;background:#ffebe9;padding:.75rem 1rem;border-radius:6px;margin:1rem 0}
 .warn{border:2px solid #d4a72c;background:#fff8c5;padding:.75rem 1rem;border-radius:6px;margin:1rem 0}
 table{border-collapse:collapse;width:100%;margin:.5rem 0 1rem;font-size:.9rem}
@@ -169,6 +170,13 @@ fn freshness_badge(f: &str) -> String {
     badge(f, &format!("Freshness: {f}"))
 }
 
+/// The stage badge; nothing for a template without a stage.
+fn stage_badge(stage: Option<&str>) -> String {
+    stage
+        .map(|s| format!("{} ", badge("stage", &format!("Stage: {s}"))))
+        .unwrap_or_default()
+}
+
 /// `/`: the list with search and filters, [`PAGE_SIZE`] per page.
 pub fn list(index: &Index, params: &Params) -> String {
     let filter = params.filter();
@@ -204,7 +212,7 @@ pub fn list(index: &Index, params: &Params) -> String {
         b,
         r#"<form class="search" method="get" action="/" role="search">
 <label for="f-q">Search<input id="f-q" type="search" name="q" value="{}" placeholder="names, descriptions, columns"></label>
-{}{}{}{}
+{}{}{}{}{}
 <button type="submit">Search</button> <a href="/">Clear</a>
 </form>
 "#,
@@ -213,6 +221,12 @@ pub fn list(index: &Index, params: &Params) -> String {
         select("owner", "Owner", &facets.owners, &filter.owner),
         select("layer", "Layer", &facets.layers, &filter.layer),
         select("tag", "Tag", &facets.tags, &filter.tag),
+        // Only a mesh with stages gets the menu; a stage asked for in the URL stays selectable.
+        if facets.stages.is_empty() && filter.stage.is_empty() {
+            String::new()
+        } else {
+            select("stage", "Stage", &facets.stages, &filter.stage)
+        },
     );
     let _ = writeln!(
         b,
@@ -230,11 +244,12 @@ pub fn list(index: &Index, params: &Params) -> String {
         let _ = write!(
             b,
             r#"<li><h2><a href="{href}">{ns}/<wbr>{name}</a></h2>
-<p>{phase} {fresh}{dep}{class}</p>
+<p>{stage}{phase} {fresh}{dep}{class}</p>
 <p>{desc}</p>
 <p class="meta">Domain {domain} · Owner {owner} · Outputs: {outputs}</p></li>
 "#,
             href = product_href(&p.product_ref()),
+            stage = stage_badge(p.stage.as_deref()),
             ns = esc(&p.namespace),
             name = esc(&p.name),
             phase = phase_badge(p.phase.as_deref()),
@@ -263,12 +278,17 @@ pub fn list(index: &Index, params: &Params) -> String {
     b.push_str("</ul>\n");
     if pages > 1 {
         let base = format!(
-            "/?q={}&domain={}&owner={}&layer={}&tag={}",
+            "/?q={}&domain={}&owner={}&layer={}&tag={}{}",
             url_enc(&filter.q),
             url_enc(&filter.domain),
             url_enc(&filter.owner),
             url_enc(&filter.layer),
-            url_enc(&filter.tag)
+            url_enc(&filter.tag),
+            if filter.stage.is_empty() {
+                String::new()
+            } else {
+                format!("&stage={}", url_enc(&filter.stage))
+            }
         );
         b.push_str(r#"<nav class="pages" aria-label="Pages">"#);
         if page_no > 1 {
@@ -444,9 +464,10 @@ pub fn product(index: &Index, p: &ProductEntry) -> String {
     let mut b = String::new();
     let _ = write!(
         b,
-        "<h1>{}/<wbr>{}</h1><p>{} {}{}</p>",
+        "<h1>{}/<wbr>{}</h1><p>{}{} {}{}</p>",
         esc(&p.namespace),
         esc(&p.name),
+        stage_badge(p.stage.as_deref()),
         phase_badge(p.phase.as_deref()),
         freshness_badge(&p.freshness),
         if p.class == "core" {
@@ -480,12 +501,16 @@ pub fn product(index: &Index, p: &ProductEntry) -> String {
     };
     let _ = write!(
         b,
-        "<dl class=\"facts\"><dt>URN</dt><dd><code>{}</code></dd><dt>Domain</dt><dd>{}</dd><dt>Owner</dt><dd>{}</dd><dt>Contact</dt><dd>{}</dd><dt>Template</dt><dd>{}</dd><dt>Visibility</dt><dd>{}</dd>",
+        "<dl class=\"facts\"><dt>URN</dt><dd><code>{}</code></dd><dt>Domain</dt><dd>{}</dd><dt>Owner</dt><dd>{}</dd><dt>Contact</dt><dd>{}</dd><dt>Template</dt><dd>{}</dd>{}<dt>Visibility</dt><dd>{}</dd>",
         esc(&p.urn),
         esc(&p.domain),
         esc(&p.owner.team),
         contact,
         esc(&p.template),
+        p.stage
+            .as_deref()
+            .map(|s| format!("<dt>Stage</dt><dd>{}</dd>", esc(s)))
+            .unwrap_or_default(),
         esc(&p.visibility)
     );
     if let Some(f) = &p.freshness_slo {
@@ -643,7 +668,7 @@ pub fn product(index: &Index, p: &ProductEntry) -> String {
     );
 
     b.push_str("<h2>Lineage</h2><p>Two product hops up- and downstream. <a href=\"/lineage\">Whole mesh</a>.</p>");
-    let g = lineage::graph(index).around(&p.urn, 2);
+    let g = index.lineage.around(&p.urn, 2);
     b.push_str(&svg(
         &g,
         &format!("Lineage of {}", p.product_ref()),
@@ -678,20 +703,21 @@ pub fn product(index: &Index, p: &ProductEntry) -> String {
 
 /// `/lineage`: the whole mesh.
 pub fn lineage_page(index: &Index) -> String {
-    let g = lineage::graph(index);
+    let g = &index.lineage.graph;
     let mut b = String::from("<h1>Lineage of the mesh</h1>");
     b.push_str(r#"<p class="legend"><span>▭ product (links to its page)</span><span>◯ output</span><span>◇ external source</span><span style="color:#57606a">— writes</span><span style="color:#0550ae">— reads</span><span style="color:#116329">- - grants</span></p>"#);
-    b.push_str(&svg(&g, "Lineage of the mesh", None));
-    b.push_str(&edge_table(&g));
+    b.push_str(&svg(g, "Lineage of the mesh", None));
+    b.push_str(&edge_table(g));
     page("Lineage", &b)
 }
 
 /// The graph's edges as a table, the text equivalent of the picture.
 fn edge_table(g: &Graph) -> String {
+    let nodes: std::collections::HashMap<&str, &lineage::Node> =
+        g.nodes.iter().map(|n| (n.id.as_str(), n)).collect();
     let label = |id: &str| {
-        g.nodes
-            .iter()
-            .find(|n| n.id == id)
+        nodes
+            .get(id)
             .map(|n| match (n.kind.as_str(), &n.product) {
                 ("output", Some(p)) => format!("{p}:{}", n.label),
                 _ => n.label.clone(),

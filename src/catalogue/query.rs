@@ -60,6 +60,7 @@ impl Params {
             owner: self.str("owner"),
             layer: self.str("layer"),
             tag: self.str("tag"),
+            stage: self.str("stage"),
         }
     }
 }

@@ -2,6 +2,9 @@
 //! pages. Read-only; every request is answered from the current [`Index`], which cluster mode
 //! replaces as the watch caches change.
 
+use std::borrow::Cow;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use axum::body::Body;
@@ -25,13 +28,22 @@ pub const MAX_DEPTH: usize = 100;
 #[derive(Debug, Default)]
 pub struct Catalogue {
     index: RwLock<Arc<Index>>,
+    /// How many times the index was replaced: cluster mode replaces it after the first watch
+    /// events, so a non-zero count says the catalogue has seen the cluster.
+    replaced: AtomicU64,
 }
 
 impl Catalogue {
     pub fn new(index: Index) -> Arc<Catalogue> {
         Arc::new(Catalogue {
             index: RwLock::new(Arc::new(index)),
+            replaced: AtomicU64::new(0),
         })
+    }
+
+    /// How many times [`Self::set`] replaced the index.
+    pub fn replaced(&self) -> u64 {
+        self.replaced.load(Ordering::Acquire)
     }
 
     pub fn index(&self) -> Arc<Index> {
@@ -47,6 +59,7 @@ impl Catalogue {
             Err(poisoned) => poisoned.into_inner(),
         };
         *g = Arc::new(index);
+        self.replaced.fetch_add(1, Ordering::Release);
     }
 }
 
@@ -142,24 +155,19 @@ pub fn respond(index: &Index, req: &Request) -> Response {
         }
     };
     match seg.as_slice() {
-        ["api", "v1", "products"] => {
-            let filter = params.filter();
-            let items: Vec<Value> = index
-                .search(&filter)
-                .into_iter()
-                .map(|p| serde_json::to_value(p.summary()).unwrap_or_default())
-                .collect();
-            json_response(
-                StatusCode::OK,
-                &json!({"count": items.len(), "items": items}),
-            )
-        }
+        ["api", "v1", "products"] => match list_json(index, &params) {
+            Ok(body) => response(StatusCode::OK, body, "application/json"),
+            Err(message) => error(StatusCode::BAD_REQUEST, &message),
+        },
         ["api", "v1", "products", ns, name] => match index.get(ns, name) {
             Some(p) => json_response(StatusCode::OK, &serde_json::to_value(p).unwrap_or_default()),
             None => not_found(&format!("no DataProduct {ns}/{name} in the catalogue")),
         },
         ["api", "v1", "lineage"] => match lineage_of(index, &params) {
-            Ok(g) => json_response(StatusCode::OK, &serde_json::to_value(g).unwrap_or_default()),
+            Ok(g) => json_response(
+                StatusCode::OK,
+                &serde_json::to_value(g.as_ref()).unwrap_or_default(),
+            ),
             Err((status, message)) => error(status, &message),
         },
         ["openapi.json"] => json_response(StatusCode::OK, &openapi()),
@@ -175,9 +183,50 @@ pub fn respond(index: &Index, req: &Request) -> Response {
     }
 }
 
+/// A whole number parameter; `None` when unset or empty.
+fn whole_number(params: &Params, key: &str) -> Result<Option<usize>, String> {
+    match params.get(key).map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => v
+            .parse::<usize>()
+            .map(Some)
+            .map_err(|_| format!("{key} must be a whole number")),
+    }
+}
+
+/// The body of `/api/v1/products`: `{"count", "items", "limit", "offset"}` as pretty JSON, the
+/// same bytes as serialising it whole, but assembled from the summaries serialized when the
+/// index was built. `count` is the number of matches; `items` holds `limit` of them (all when
+/// unset) from `offset` on.
+pub fn list_json(index: &Index, params: &Params) -> Result<String, String> {
+    let filter = params.filter();
+    let offset = whole_number(params, "offset")?.unwrap_or(0);
+    let limit = whole_number(params, "limit")?;
+    let found = index.search(&filter);
+    let mut body = String::with_capacity(64 + found.len() * 640);
+    let _ = write!(body, "{{\n  \"count\": {},\n  \"items\": [", found.len());
+    let mut any = false;
+    for p in found.iter().skip(offset).take(limit.unwrap_or(usize::MAX)) {
+        body.push_str(if any { ",\n" } else { "\n" });
+        body.push_str(p.summary_json());
+        any = true;
+    }
+    body.push_str(if any { "\n  ],\n" } else { "],\n" });
+    match limit {
+        Some(l) => {
+            let _ = writeln!(body, "  \"limit\": {l},");
+        }
+        None => body.push_str("  \"limit\": null,\n"),
+    }
+    let _ = writeln!(body, "  \"offset\": {offset}\n}}");
+    Ok(body)
+}
+
 /// The lineage graph `/api/v1/lineage` answers: the whole mesh, or around `product`.
-pub fn lineage_of(index: &Index, params: &Params) -> Result<lineage::Graph, (StatusCode, String)> {
-    let graph = lineage::graph(index);
+pub fn lineage_of<'a>(
+    index: &'a Index,
+    params: &Params,
+) -> Result<Cow<'a, lineage::Graph>, (StatusCode, String)> {
     let depth = match params.get("depth").map(str::trim) {
         None | Some("") => DEFAULT_DEPTH,
         Some(d) => match d.parse::<usize>() {
@@ -191,7 +240,7 @@ pub fn lineage_of(index: &Index, params: &Params) -> Result<lineage::Graph, (Sta
         },
     };
     match params.get("product").map(str::trim) {
-        None | Some("") => Ok(graph),
+        None | Some("") => Ok(Cow::Borrowed(&index.lineage.graph)),
         Some(p) => {
             let Some(r) = crate::api::ProductRef::parse(p) else {
                 return Err((
@@ -205,7 +254,7 @@ pub fn lineage_of(index: &Index, params: &Params) -> Result<lineage::Graph, (Sta
                     format!("no DataProduct {r} in the catalogue"),
                 ));
             };
-            Ok(graph.around(&entry.urn, depth))
+            Ok(Cow::Owned(index.lineage.around(&entry.urn, depth)))
         }
     }
 }
@@ -233,10 +282,20 @@ pub fn openapi() -> Value {
                     q("domain", "Owning domain"),
                     q("owner", "Owner team or email"),
                     q("layer", "Storage layer of at least one output"),
-                    q("tag", "Class, visibility, `deprecated`, or a metadata label (key=value or value)")
+                    q("tag", "Class, visibility, `deprecated`, or a metadata label (key=value or value)"),
+                    q("stage", "Stage of the product's template (dev, staging, prod, ...)"),
+                    {"name": "offset", "in": "query", "required": false, "description": "Matches to skip (default 0)", "schema": {"type": "integer", "minimum": 0}},
+                    {"name": "limit", "in": "query", "required": false, "description": "Most items to return (default: all matches)", "schema": {"type": "integer", "minimum": 0}}
                 ],
-                "responses": {"200": {"description": "Matching products", "content": {"application/json": {"schema": {
-                    "type": "object", "properties": {"count": {"type": "integer"}, "items": {"type": "array", "items": {"$ref": "#/components/schemas/Summary"}}}}}}}}
+                "responses": {
+                    "200": {"description": "Matching products, in namespace/name order", "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["count", "items", "limit", "offset"], "properties": {
+                            "count": {"type": "integer", "description": "Number of matching products (all pages)"},
+                            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Summary"}, "description": "The matches from offset on, at most limit"},
+                            "limit": {"type": ["integer", "null"], "description": "The limit asked for; null when unset"},
+                            "offset": {"type": "integer"}}}}}},
+                    "400": err
+                }
             }},
             "/api/v1/products/{namespace}/{name}": {"get": {
                 "summary": "Full descriptor of one product",
@@ -267,6 +326,7 @@ pub fn openapi() -> Value {
                 "namespace": {"type": "string"}, "name": {"type": "string"}, "urn": {"type": "string"},
                 "domain": {"type": "string"}, "class": {"type": "string", "enum": ["domain", "core"]},
                 "owner": {"type": "string"}, "description": {"type": "string"},
+                "stage": {"type": ["string", "null"], "description": "Stage of the template (from status in cluster mode, from the template in file mode); null when it sets none"},
                 "phase": {"type": ["string", "null"], "description": "From status; null in file mode"},
                 "freshness": {"type": "string", "description": "Fresh, Stale or Unknown"},
                 "deprecated": {"type": "boolean"},
@@ -292,6 +352,8 @@ pub fn openapi() -> Value {
                 "domain": {"type": "string"}, "class": {"type": "string"}, "template": {"type": "string"},
                 "owner": {"type": "object", "properties": {"team": {"type": "string"}, "email": {"type": "string"}, "groups": {"type": "array", "items": {"type": "string"}}}},
                 "description": {"type": "string"},
+                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                "stage": {"type": ["string", "null"], "description": "Stage of the template (from status in cluster mode, from the template in file mode); null when it sets none"},
                 "phase": {"type": ["string", "null"]}, "freshness": {"type": "string"},
                 "freshnessSlo": {"type": ["string", "null"]}, "visibility": {"type": "string"},
                 "database": {"type": ["string", "null"]}, "provisionedNamespace": {"type": ["string", "null"]},
@@ -312,4 +374,47 @@ pub fn openapi() -> Value {
                     "kind": {"type": "string", "enum": ["writes", "reads", "grants"]}}}}}}
         }}
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogue::index::tests::messaging;
+
+    fn params(q: &str) -> Params {
+        Params(parse_query(q))
+    }
+
+    /// The list assembled from stored summaries is byte for byte what serialising the whole
+    /// answer gives, for every page and filter.
+    #[test]
+    fn assembled_list_is_the_serialized_list() {
+        let index = Index::build(&messaging(), "2026-12-01".parse().unwrap(), false);
+        for q in [
+            "",
+            "q=conversation",
+            "limit=1",
+            "limit=2&offset=1",
+            "offset=3",
+            "limit=0",
+            "domain=nobody",
+        ] {
+            let p = params(q);
+            let found = index.search(&p.filter());
+            let offset = whole_number(&p, "offset").unwrap().unwrap_or(0);
+            let limit = whole_number(&p, "limit").unwrap();
+            let items: Vec<Value> = found
+                .iter()
+                .skip(offset)
+                .take(limit.unwrap_or(usize::MAX))
+                .map(|e| serde_json::to_value(e.summary()).unwrap())
+                .collect();
+            let whole =
+                json!({"count": found.len(), "items": items, "limit": limit, "offset": offset});
+            let mut expected = serde_json::to_string_pretty(&whole).unwrap();
+            expected.push('\n');
+            assert_eq!(list_json(&index, &p).unwrap(), expected, "{q}");
+        }
+        assert!(list_json(&index, &params("limit=x")).is_err());
+    }
 }

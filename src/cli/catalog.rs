@@ -116,7 +116,9 @@ pub mod cluster {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use futures::StreamExt;
+    use futures::{Stream, StreamExt, TryStreamExt};
+    use kube::api::DynamicObject;
+    use kube::core::ApiResource;
     use kube::runtime::{reflector, watcher, WatchStreamExt};
     use kube::{Api, Client};
 
@@ -124,9 +126,8 @@ pub mod cluster {
     use crate::catalogue::index::Index;
     use crate::catalogue::server::Catalogue;
     use crate::model::World;
+    use crate::operator::unreadable::{self, Lenient, Unreadable};
 
-    /// Keeps `catalogue` up to date with the cluster until the watches end (they retry with
-    /// backoff, so in practice until the task is dropped). Read-only: list and watch only.
     /// Watch errors are retried with backoff; each is reported on stderr.
     fn report<K>(r: Result<K, watcher::Error>) {
         if let Err(e) = r {
@@ -134,6 +135,37 @@ pub mod cluster {
         }
     }
 
+    fn report_unreadable(u: Unreadable) {
+        if u.deleted {
+            return;
+        }
+        eprintln!(
+            "warning: {} {}/{} is left out of the catalogue: {}",
+            u.kind,
+            u.metadata.namespace.as_deref().unwrap_or(""),
+            u.metadata.name.as_deref().unwrap_or(""),
+            u.error
+        );
+    }
+
+    /// Every object of `K` in the cluster, read the way the operator reads them: raw objects
+    /// converted one by one, so one object that does not deserialize (written under an older
+    /// CRD) is reported and left out instead of failing the whole list for the catalogue.
+    /// managedFields and the last-applied annotation are dropped before caching.
+    fn lenient_watch<K: Lenient + std::fmt::Debug + Send + Sync + 'static>(
+        client: &Client,
+    ) -> impl Stream<Item = watcher::Result<watcher::Event<K>>> + Send + 'static {
+        let api = Api::<DynamicObject>::all_with(client.clone(), &ApiResource::erase::<K>(&()));
+        watcher(api, watcher::Config::default())
+            .default_backoff()
+            .modify(unreadable::slim_object)
+            .try_filter_map(|event| async move {
+                Ok(unreadable::readable::<K>(event, &report_unreadable))
+            })
+    }
+
+    /// Keeps `catalogue` up to date with the cluster until the watches end (they retry with
+    /// backoff, so in practice until the task is dropped). Read-only: list and watch only.
     pub async fn watch(
         client: Client,
         catalogue: Arc<Catalogue>,
@@ -152,25 +184,15 @@ pub mod cluster {
                 }
             })
         };
-        let cfg = watcher::Config::default();
-        let p = reflector(
-            pw,
-            watcher(Api::<DataProduct>::all(client.clone()), cfg.clone()),
-        )
-        .default_backoff()
-        .touched_objects()
-        .map(report)
-        .boxed();
-        let t = reflector(
-            tw,
-            watcher(Api::<DataProductTemplate>::all(client.clone()), cfg.clone()),
-        )
-        .default_backoff()
-        .touched_objects()
-        .map(report)
-        .boxed();
-        let a = reflector(aw, watcher(Api::<DataProductAccess>::all(client), cfg))
-            .default_backoff()
+        let p = reflector(pw, lenient_watch::<DataProduct>(&client))
+            .touched_objects()
+            .map(report)
+            .boxed();
+        let t = reflector(tw, lenient_watch::<DataProductTemplate>(&client))
+            .touched_objects()
+            .map(report)
+            .boxed();
+        let a = reflector(aw, lenient_watch::<DataProductAccess>(&client))
             .touched_objects()
             .map(report)
             .boxed();

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod apiserver;
+pub mod catalogue;
 pub mod fake_api;
 pub mod moto;
 pub mod plans;
