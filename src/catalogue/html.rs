@@ -85,7 +85,7 @@ pre{background:var(--soft);border:1px solid var(--line);padding:.75rem;overflow:
 .example{margin:1rem 0;display:flex;flex-wrap:wrap;align-items:center;gap:.25rem .75rem}
 .example figcaption{font-weight:600}
 .example pre{flex:1 1 100%;margin:0}
-pre,dd code{overflow-wrap:anywhere}td,th,h1,h2,h3{overflow-wrap:break-word}
+pre,code{overflow-wrap:anywhere}td,th,h1,h2,h3{overflow-wrap:break-word}
 .badge{white-space:nowrap}
 .scroll{overflow-x:auto;margin:.5rem 0 1rem}.scroll table{margin:0}
 @media (max-width:40rem){main{padding:.75rem .5rem}table{font-size:.8rem}th,td{padding:.2rem .3rem}}
