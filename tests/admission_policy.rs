@@ -114,7 +114,10 @@ fn decide(policy: &Value, activation: &Value) -> (Outcome, Option<String>) {
     let spec = &policy["spec"];
     for c in spec["matchConditions"].as_array().unwrap() {
         let what = format!("matchCondition {}", c["name"]);
-        if !boolean(eval(&env, c["expression"].as_str().unwrap(), activation), &what) {
+        if !boolean(
+            eval(&env, c["expression"].as_str().unwrap(), activation),
+            &what,
+        ) {
             return (Outcome::Unmatched, None);
         }
     }
@@ -142,8 +145,8 @@ fn fixtures_are_decided_as_expected() {
     for case in &cases {
         let text = read(dir.join(&case.object));
         // Fixtures are real DataProducts: the operator's own types read them.
-        let product: DataProduct = serde_saphyr::from_str(&text)
-            .unwrap_or_else(|e| panic!("{}: {e}", case.object));
+        let product: DataProduct =
+            serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", case.object));
         let old: Value = serde_json::to_value(&product).unwrap();
         let (outcome, message) = decide(&policy, &activation(&old, &case.username));
         assert_eq!(outcome, case.outcome, "{}", case.name);
@@ -192,7 +195,9 @@ fn the_policy_matches_deletes_of_dataproducts_only_and_denies() {
     let validation = spec["validations"][0]["expression"].as_str().unwrap();
     assert!(validation.contains(&format!("'{DELETE_WITH_CONSUMERS}'")));
     // Kubernetes' strings extension is the only one used (join); the rest is CEL's core.
-    let message = spec["validations"][0]["messageExpression"].as_str().unwrap();
+    let message = spec["validations"][0]["messageExpression"]
+        .as_str()
+        .unwrap();
     assert!(message.contains(".join(', ')"));
     assert!(read(DEPLOY).contains(OPERATOR));
 }

@@ -733,14 +733,18 @@ async fn consumers_appear_in_the_status_and_leave_it_with_one_write_each() {
         });
         a
     };
-    h._writers.2.apply_watcher_event(&watcher::Event::Apply(access(
-        "notebooks",
-        AccessPhase::Granted,
-    )));
-    h._writers.2.apply_watcher_event(&watcher::Event::Apply(access(
-        "waiting",
-        AccessPhase::Pending,
-    )));
+    h._writers
+        .2
+        .apply_watcher_event(&watcher::Event::Apply(access(
+            "notebooks",
+            AccessPhase::Granted,
+        )));
+    h._writers
+        .2
+        .apply_watcher_event(&watcher::Event::Apply(access(
+            "waiting",
+            AccessPhase::Pending,
+        )));
 
     // One status write, no Event (neither the phase nor the Ready reason changed).
     h.expect([Expect::patch(format!("{PRODUCT}/status"))]);
@@ -773,18 +777,19 @@ async fn consumers_appear_in_the_status_and_leave_it_with_one_write_each() {
 
     // The reader goes (its delete sets a deletionTimestamp first), the request is deleted.
     let mut leaving = reader;
-    leaving.metadata.deletion_timestamp = Some(
-        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+    leaving.metadata.deletion_timestamp =
+        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
             "2026-11-22T10:00:00Z".parse().unwrap(),
-        ),
-    );
+        ));
     h._writers
         .1
         .apply_watcher_event(&watcher::Event::Apply(leaving));
-    h._writers.2.apply_watcher_event(&watcher::Event::Delete(access(
-        "notebooks",
-        AccessPhase::Granted,
-    )));
+    h._writers
+        .2
+        .apply_watcher_event(&watcher::Event::Delete(access(
+            "notebooks",
+            AccessPhase::Granted,
+        )));
     h.expect([Expect::patch(format!("{PRODUCT}/status"))]);
     reconcile(Arc::new(settled.clone()), h.ctx.clone())
         .await

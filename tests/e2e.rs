@@ -481,7 +481,11 @@ async fn a_product_with_consumers_is_not_deleted_by_accident() {
     let output = producer.spec.outputs[0].name.clone();
     let mut reader = producer.clone();
     reader.metadata.name = Some("reader".into());
-    reader.spec.outputs.iter_mut().for_each(|o| o.name = format!("{}_daily", o.name));
+    reader
+        .spec
+        .outputs
+        .iter_mut()
+        .for_each(|o| o.name = format!("{}_daily", o.name));
     reader.spec.pipelines.clear();
     reader.spec.inputs = vec![dataproduct_operator::api::Input {
         product: Some(format!("{domain_ns}/conversations")),
@@ -493,9 +497,15 @@ async fn a_product_with_consumers_is_not_deleted_by_accident() {
         .await
         .unwrap();
     eventually("the producer lists its consumer", || async {
-        products.get_opt("conversations").await.ok().flatten().is_some_and(|p| {
-            p.status.is_some_and(|s| s.consumers.iter().any(|c| c.name == "reader"))
-        })
+        products
+            .get_opt("conversations")
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|p| {
+                p.status
+                    .is_some_and(|s| s.consumers.iter().any(|c| c.name == "reader"))
+            })
     })
     .await;
 
@@ -516,13 +526,23 @@ async fn a_product_with_consumers_is_not_deleted_by_accident() {
     let kube::Error::Api(status) = refused else {
         panic!("not an API refusal: {refused:?}");
     };
-    assert_eq!((status.code, status.reason.as_str()), (422, "Invalid"), "{status:?}");
+    assert_eq!(
+        (status.code, status.reason.as_str()),
+        (422, "Invalid"),
+        "{status:?}"
+    );
     assert!(
-        status.message.contains(&format!("Product {domain_ns}/reader ({output})")),
+        status
+            .message
+            .contains(&format!("Product {domain_ns}/reader ({output})")),
         "{}",
         status.message
     );
-    assert!(status.message.contains(DELETE_WITH_CONSUMERS), "{}", status.message);
+    assert!(
+        status.message.contains(DELETE_WITH_CONSUMERS),
+        "{}",
+        status.message
+    );
 
     // With the annotation, the owners' delete goes through.
     products

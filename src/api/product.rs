@@ -377,7 +377,9 @@ pub struct ActiveConsumer {
 }
 
 /// What kind of object consumes a product.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema)]
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema,
+)]
 pub enum ConsumerKind {
     /// A DataProduct that declares the output in `spec.inputs`.
     Product,

@@ -80,7 +80,12 @@ mod tests {
         p
     }
 
-    fn access(namespace: &str, name: &str, outputs: &[&str], phase: AccessPhase) -> DataProductAccess {
+    fn access(
+        namespace: &str,
+        name: &str,
+        outputs: &[&str],
+        phase: AccessPhase,
+    ) -> DataProductAccess {
         let mut a = DataProductAccess::new(name, Default::default());
         a.metadata.namespace = Some(namespace.into());
         a.spec.product = "sales/orders".into();
@@ -100,11 +105,20 @@ mod tests {
     fn readers_and_granted_requests_are_listed_once_per_output() {
         let products = [
             product("sales", "orders", &[]),
-            product("finance", "revenue", &[("sales/orders", "orders"), ("sales/orders", "refunds")]),
+            product(
+                "finance",
+                "revenue",
+                &[("sales/orders", "orders"), ("sales/orders", "refunds")],
+            ),
             product("finance", "unrelated", &[("finance/revenue", "daily")]),
         ];
         let accesses = [
-            access("analytics", "orders-read", &["orders"], AccessPhase::Granted),
+            access(
+                "analytics",
+                "orders-read",
+                &["orders"],
+                AccessPhase::Granted,
+            ),
             access("analytics", "all-public", &[], AccessPhase::Granted),
             access("analytics", "waiting", &["orders"], AccessPhase::Pending),
             access("analytics", "gone", &["orders"], AccessPhase::Revoked),
@@ -127,9 +141,10 @@ mod tests {
     #[test]
     fn consumers_being_deleted_no_longer_count() {
         let mut leaving = product("finance", "revenue", &[("sales/orders", "orders")]);
-        leaving.metadata.deletion_timestamp = Some(
-            k8s_openapi::apimachinery::pkg::apis::meta::v1::Time("2026-12-01T10:00:00Z".parse().unwrap()),
-        );
+        leaving.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                "2026-12-01T10:00:00Z".parse().unwrap(),
+            ));
         let mut world = World::default();
         world.add_product(product("sales", "orders", &[]));
         world.add_product(leaving);

@@ -14,7 +14,11 @@ pub fn producers_of_product(
     reader: &DataProduct,
     products: &[Arc<DataProduct>],
 ) -> Vec<ObjectRef<DataProduct>> {
-    let reads = reader.spec.inputs.iter().filter_map(|i| i.product.as_deref());
+    let reads = reader
+        .spec
+        .inputs
+        .iter()
+        .filter_map(|i| i.product.as_deref());
     affected(
         reads,
         ConsumerKind::Product,
