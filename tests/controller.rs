@@ -691,3 +691,109 @@ async fn a_stray_request_the_reconcile_swallows_still_fails_the_test() {
         .await
         .expect("the reconcile swallows the failed Event");
 }
+
+#[tokio::test]
+async fn consumers_appear_in_the_status_and_leave_it_with_one_write_each() {
+    use dataproduct_operator::api::{
+        AccessPhase, ConsumerKind, DataProductAccess, DataProductAccessStatus, Input,
+    };
+    let (product, template) = load_fixture();
+    let mut h = harness(&template, Behaviour::default());
+    let product = with_finalizer(product);
+    h.expect(provisioning());
+    reconcile(Arc::new(product.clone()), h.ctx.clone())
+        .await
+        .unwrap();
+    let seen = h.take();
+    h.reflect(&seen);
+    let mut settled = product;
+    settled.status = written_status(&seen);
+    assert!(settled.status.as_ref().unwrap().consumers.is_empty());
+
+    // A product of another domain starts reading one of the outputs.
+    let output = settled.spec.outputs[0].name.clone();
+    let mut reader = DataProduct::new("insights", Default::default());
+    reader.metadata.namespace = Some("analytics".into());
+    reader.spec.inputs = vec![Input {
+        product: Some("messaging/conversations".into()),
+        output: Some(output.clone()),
+        external: None,
+    }];
+    h._writers
+        .1
+        .apply_watcher_event(&watcher::Event::Apply(reader.clone()));
+    // A granted access request counts too; a pending one does not.
+    let access = |name: &str, phase| {
+        let mut a = DataProductAccess::new(name, Default::default());
+        a.metadata.namespace = Some("analytics".into());
+        a.spec.product = "messaging/conversations".into();
+        a.status = Some(DataProductAccessStatus {
+            phase: Some(phase),
+            ..Default::default()
+        });
+        a
+    };
+    h._writers
+        .2
+        .apply_watcher_event(&watcher::Event::Apply(access(
+            "notebooks",
+            AccessPhase::Granted,
+        )));
+    h._writers
+        .2
+        .apply_watcher_event(&watcher::Event::Apply(access(
+            "waiting",
+            AccessPhase::Pending,
+        )));
+
+    // One status write, no Event (neither the phase nor the Ready reason changed).
+    h.expect([Expect::patch(format!("{PRODUCT}/status"))]);
+    reconcile(Arc::new(settled.clone()), h.ctx.clone())
+        .await
+        .unwrap();
+    let seen = h.take();
+    let status = written_status(&seen).expect("status written");
+    let listed: Vec<String> = status.consumers.iter().map(|c| c.to_string()).collect();
+    assert_eq!(
+        listed,
+        [
+            format!("Product analytics/insights ({output})"),
+            "Access analytics/notebooks".to_string(),
+        ]
+    );
+    assert_eq!(status.consumers[0].kind, ConsumerKind::Product);
+    settled.status = Some(status);
+
+    // Nothing changed: nothing is sent.
+    reconcile(Arc::new(settled.clone()), h.ctx.clone())
+        .await
+        .unwrap();
+    let again = h.take();
+    assert!(
+        again.is_empty(),
+        "a no-op reconcile sent requests: {:#?}",
+        writes(&again)
+    );
+
+    // The reader goes (its delete sets a deletionTimestamp first), the request is deleted.
+    let mut leaving = reader;
+    leaving.metadata.deletion_timestamp =
+        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            "2026-11-22T10:00:00Z".parse().unwrap(),
+        ));
+    h._writers
+        .1
+        .apply_watcher_event(&watcher::Event::Apply(leaving));
+    h._writers
+        .2
+        .apply_watcher_event(&watcher::Event::Delete(access(
+            "notebooks",
+            AccessPhase::Granted,
+        )));
+    h.expect([Expect::patch(format!("{PRODUCT}/status"))]);
+    reconcile(Arc::new(settled.clone()), h.ctx.clone())
+        .await
+        .unwrap();
+    let status = written_status(&h.take()).expect("status written");
+    assert!(status.consumers.is_empty(), "{:?}", status.consumers);
+}

@@ -415,3 +415,184 @@ async fn the_catalogue_follows_the_cluster() {
     };
     support::catalogue::catalogue_follows_the_cluster(&cluster, &suffix()).await;
 }
+
+/// Whether the cluster serves ValidatingAdmissionPolicy in admissionregistration.k8s.io/v1
+/// (Kubernetes 1.30+), the API the delete-with-consumers policy needs.
+async fn serves_admission_policies(client: &Client) -> bool {
+    client
+        .list_api_group_resources("admissionregistration.k8s.io/v1")
+        .await
+        .is_ok_and(|l| {
+            l.resources
+                .iter()
+                .any(|r| r.name == "validatingadmissionpolicies")
+        })
+}
+
+/// The policy and binding of deploy/admission, applied unless the chart (or a previous run)
+/// installed them already; returns those this test created, to remove at the end.
+async fn install_admission_policy(client: &Client) -> Vec<(kube::core::ApiResource, String)> {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("deploy/admission/delete-with-consumers.yaml"),
+    )
+    .unwrap();
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).unwrap();
+    let mut created = Vec::new();
+    for doc in docs {
+        let kind = doc["kind"].as_str().unwrap().to_string();
+        let gvk = kube::core::GroupVersionKind::gvk("admissionregistration.k8s.io", "v1", &kind);
+        let plural = format!("{}s", kind.to_lowercase());
+        let ar = kube::core::ApiResource::from_gvk_with_plural(&gvk, &plural);
+        let api: Api<kube::api::DynamicObject> = Api::all_with(client.clone(), &ar);
+        let name = doc["metadata"]["name"].as_str().unwrap().to_string();
+        if api.get_opt(&name).await.unwrap().is_some() {
+            continue;
+        }
+        api.patch(&name, &PatchParams::apply(MANAGER), &Patch::Apply(&doc))
+            .await
+            .unwrap();
+        created.push((ar, name));
+    }
+    created
+}
+
+/// A product with a consumer cannot be deleted (422 Invalid, naming the consumer and the way
+/// out) until it carries the delete-with-consumers annotation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_product_with_consumers_is_not_deleted_by_accident() {
+    use dataproduct_operator::api::constants::annotations::DELETE_WITH_CONSUMERS;
+    let Some(cluster) = cluster().await else {
+        return;
+    };
+    let client = cluster.client.clone();
+    if !serves_admission_policies(&client).await {
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"e2e delete-with-consumers skipped: the cluster does not serve admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy (Kubernetes 1.30+)\n",
+        );
+        return;
+    }
+    let suffix = suffix();
+    let (template, producer) = fixtures(&suffix);
+    let domain_ns = producer.namespace().unwrap();
+    install_crds().await;
+    let ours = install_admission_policy(&client).await;
+    support::scenarios::domain_namespace(&client, &domain_ns, &producer.spec.domain).await;
+    let templates: Api<DataProductTemplate> = Api::all(client.clone());
+    templates
+        .create(&PostParams::default(), &template)
+        .await
+        .unwrap();
+    let operator = support::scenarios::Operator::start(&cluster, vec![domain_ns.clone()]).await;
+    let products: Api<DataProduct> = Api::namespaced(client.clone(), &domain_ns);
+    products
+        .create(&PostParams::default(), &producer)
+        .await
+        .unwrap();
+    // A second product of the domain reads the producer's output.
+    let output = producer.spec.outputs[0].name.clone();
+    let mut reader = producer.clone();
+    reader.metadata.name = Some("reader".into());
+    reader
+        .spec
+        .outputs
+        .iter_mut()
+        .for_each(|o| o.name = format!("{}_daily", o.name));
+    reader.spec.pipelines.clear();
+    reader.spec.inputs = vec![dataproduct_operator::api::Input {
+        product: Some(format!("{domain_ns}/conversations")),
+        output: Some(output.clone()),
+        external: None,
+    }];
+    products
+        .create(&PostParams::default(), &reader)
+        .await
+        .unwrap();
+    eventually("the producer lists its consumer", || async {
+        products
+            .get_opt("conversations")
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|p| {
+                p.status
+                    .is_some_and(|s| s.consumers.iter().any(|c| c.name == "reader"))
+            })
+    })
+    .await;
+
+    // The policy takes a moment to apply once created: probe with dry runs, which admission
+    // sees too, so the product is never deleted by a policy not yet in force.
+    let dry_run = DeleteParams {
+        dry_run: true,
+        ..DeleteParams::default()
+    };
+    eventually("the policy refuses a dry-run delete", || async {
+        products.delete("conversations", &dry_run).await.is_err()
+    })
+    .await;
+    let refused = products
+        .delete("conversations", &DeleteParams::default())
+        .await
+        .expect_err("a product with consumers is not deleted");
+    let kube::Error::Api(status) = refused else {
+        panic!("not an API refusal: {refused:?}");
+    };
+    assert_eq!(
+        (status.code, status.reason.as_str()),
+        (422, "Invalid"),
+        "{status:?}"
+    );
+    assert!(
+        status
+            .message
+            .contains(&format!("Product {domain_ns}/reader ({output})")),
+        "{}",
+        status.message
+    );
+    assert!(
+        status.message.contains(DELETE_WITH_CONSUMERS),
+        "{}",
+        status.message
+    );
+
+    // With the annotation, the owners' delete goes through.
+    products
+        .patch(
+            "conversations",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {DELETE_WITH_CONSUMERS: "true"}}})),
+        )
+        .await
+        .unwrap();
+    products
+        .delete("conversations", &DeleteParams::default())
+        .await
+        .expect("the annotated product is deleted");
+    // The reader has no consumers of its own: it goes at once.
+    products
+        .delete("reader", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("products gone", || async {
+        products
+            .list(&Default::default())
+            .await
+            .is_ok_and(|l| l.items.is_empty())
+    })
+    .await;
+
+    operator.stop().await;
+    let _ = templates
+        .delete(&template.name_any(), &DeleteParams::default())
+        .await;
+    let _ = Api::<Namespace>::all(client.clone())
+        .delete(&domain_ns, &DeleteParams::default())
+        .await;
+    for (ar, name) in ours {
+        let _ = Api::<kube::api::DynamicObject>::all_with(client.clone(), &ar)
+            .delete(&name, &DeleteParams::default())
+            .await;
+    }
+}

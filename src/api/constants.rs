@@ -17,6 +17,13 @@ pub const FIELD_MANAGER: &str = OPERATOR;
 /// Finalizer that lets the operator clean up before a product disappears.
 pub const FINALIZER: &str = "dataproducts.io/cleanup";
 
+/// Annotations users set on a DataProduct.
+pub mod annotations {
+    /// `"true"` lets a DataProduct with active consumers (`status.consumers`) be deleted anyway;
+    /// without it the admission policy refuses the delete.
+    pub const DELETE_WITH_CONSUMERS: &str = "dataproducts.io/delete-with-consumers";
+}
+
 /// Labels and tags that record ownership. Children carry them; nothing without them is ours.
 pub mod labels {
     /// Name of the owning DataProduct.

@@ -352,6 +352,50 @@ pub struct DataProductStatus {
     /// Every Kubernetes object last applied for the product, so leftovers can be pruned.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inventory: Vec<InventoryEntry>,
+    /// Who reads this product now: DataProducts that declare one of its outputs as an input,
+    /// and granted DataProductAccess requests. While the list is not empty, deleting the product
+    /// is refused at admission unless it carries the annotation
+    /// `dataproducts.io/delete-with-consumers: "true"`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consumers: Vec<ActiveConsumer>,
+}
+
+/// One active consumer of a product: a reader that would break if the product went away.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ActiveConsumer {
+    /// `Product` (a DataProduct reading it as an input) or `Access` (a granted
+    /// DataProductAccess).
+    pub kind: ConsumerKind,
+    /// Namespace of the consuming DataProduct or DataProductAccess.
+    pub namespace: String,
+    /// Name of the consuming DataProduct or DataProductAccess.
+    pub name: String,
+    /// The output read; absent for an access request granted every public output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+}
+
+/// What kind of object consumes a product.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema,
+)]
+pub enum ConsumerKind {
+    /// A DataProduct that declares the output in `spec.inputs`.
+    Product,
+    /// A DataProductAccess request in phase Granted.
+    Access,
+}
+
+impl std::fmt::Display for ActiveConsumer {
+    /// `Product ns/name (output)`, as the admission policy's message names it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?} {}/{}", self.kind, self.namespace, self.name)?;
+        match &self.output {
+            Some(o) => write!(f, " ({o})"),
+            None => Ok(()),
+        }
+    }
 }
 
 // The one identity of a Kubernetes object: the planner, apply, prune, the caches and the

@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod admission;
+pub mod consumers;
 
 use std::collections::BTreeMap;
 

@@ -3,6 +3,7 @@
 pub mod access;
 pub mod apply;
 pub mod cloud;
+pub mod consumers;
 pub mod context;
 pub mod leader;
 pub mod lineage;

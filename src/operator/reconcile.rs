@@ -367,7 +367,18 @@ impl StatusBuilder<'_> {
             previous,
             status::conditions(previous, all, generation, self.ctx.now()),
         );
+        next.consumers = self.consumers();
         next
+    }
+
+    /// Who reads the product now, from the caches; the admission policy reads it on delete.
+    fn consumers(&self) -> Vec<crate::api::ActiveConsumer> {
+        let stores = &self.ctx.stores;
+        evaluate::consumers::active(
+            &World::product_ref(self.product),
+            stores.products.state().iter().map(|p| &**p),
+            stores.accesses.state().iter().map(|a| &**a),
+        )
     }
 
     /// Refused by evaluation: Invalid, not Valid, not Ready.
@@ -445,6 +456,7 @@ impl StatusBuilder<'_> {
                 ctx.today(),
             ),
             inventory: outcome.inventory.clone(),
+            consumers: self.consumers(),
         }
     }
 

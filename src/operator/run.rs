@@ -26,7 +26,7 @@ use super::reconcile::{error_policy, reconcile};
 use super::sync::SyncGate;
 use super::telemetry::{self, Health, Metrics};
 use super::unreadable::{self, Lenient, Unreadable};
-use crate::api::{labels, DataProduct, DataProductAccess, DataProductTemplate, ProductRef};
+use crate::api::{labels, DataProduct, DataProductAccess, DataProductTemplate};
 
 /// How the operator runs.
 #[derive(Debug, Clone)]
@@ -248,18 +248,27 @@ pub async fn run_with_metrics(
     let subscribe = |w: &reflector::store::Writer<DataProduct>| {
         w.subscribe().expect("a shared store has subscribers")
     };
-    let (product_trigger, dependents, producers) = (
+    let (product_trigger, dependents, producers, readers) = (
+        subscribe(&products_writer),
         subscribe(&products_writer),
         subscribe(&products_writer),
         subscribe(&products_writer),
     );
+    // Shared stores pass on changes, not deletes: deleted readers are sent on to their
+    // producers, whose `status.consumers` must drop them.
+    let (deleted_products_tx, deleted_products) = futures::channel::mpsc::unbounded();
     let products_root = lenient_watch::<DataProduct>(
         raw_api::<DataProduct>(&client, namespace),
         &gate,
         "dataproducts",
         report_tx.clone(),
     )
-    .reflect_shared(products_writer);
+    .reflect_shared(products_writer)
+    .inspect_ok(move |e| {
+        if let watcher::Event::Delete(p) = e {
+            let _ = deleted_products_tx.unbounded_send(Ok(p.clone()));
+        }
+    });
 
     // One DataProductAccess watch, shared by both controllers.
     let (accesses, accesses_writer) = reflector::store_shared::<DataProductAccess>(SHARED_BUFFER);
@@ -271,13 +280,19 @@ pub async fn run_with_metrics(
             .subscribe()
             .expect("a shared store has subscribers"),
     );
+    let (deleted_accesses_tx, deleted_accesses) = futures::channel::mpsc::unbounded();
     let accesses_root = lenient_watch::<DataProductAccess>(
         raw_api::<DataProductAccess>(&client, None),
         &gate,
         "dataproductaccesses",
         report_tx.clone(),
     )
-    .reflect_shared(accesses_writer);
+    .reflect_shared(accesses_writer)
+    .inspect_ok(move |e| {
+        if let watcher::Event::Delete(a) = e {
+            let _ = deleted_accesses_tx.unbounded_send(Ok(a.clone()));
+        }
+    });
 
     let (templates, templates_writer) = reflector::store();
     let templates_stream = reflector::reflector(
@@ -374,6 +389,8 @@ pub async fn run_with_metrics(
     let by_template = products.clone();
     let by_namespace = products.clone();
     let by_producer = products.clone();
+    let (by_access, by_reader) = (products.clone(), products.clone());
+    let (by_deleted_access, by_deleted_reader) = (products.clone(), products.clone());
     let controller = controller
         .watches_stream(templates_stream, move |t: DataProductTemplate| {
             let name = t.name_any();
@@ -384,8 +401,19 @@ pub async fn run_with_metrics(
                 .map(|p| ObjectRef::from_obj(&**p))
                 .collect::<Vec<_>>()
         })
-        .watches_shared_stream(access_changes, |a: Arc<DataProductAccess>| {
-            ProductRef::parse(&a.spec.product).map(|r| ObjectRef::new(&r.name).within(&r.namespace))
+        // A request's producer re-decides its grants and its consumers.
+        .watches_shared_stream(access_changes, move |a: Arc<DataProductAccess>| {
+            super::consumers::producers_of_access(&a, &by_access.state())
+        })
+        .watches_stream(deleted_accesses, move |a: DataProductAccess| {
+            super::consumers::producers_of_access(&a, &by_deleted_access.state())
+        })
+        // Readers' changes recompute their producers' consumers.
+        .watches_shared_stream(readers, move |reader: Arc<DataProduct>| {
+            super::consumers::producers_of_product(&reader, &by_reader.state())
+        })
+        .watches_stream(deleted_products, move |reader: DataProduct| {
+            super::consumers::producers_of_product(&reader, &by_deleted_reader.state())
         })
         .watches_stream(namespaces_stream, move |n: PartialObjectMeta<Namespace>| {
             // Our namespaces trigger their product; any namespace's label change re-checks the
