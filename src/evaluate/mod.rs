@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod admission;
+pub mod freshness;
 
 use std::collections::BTreeMap;
 

@@ -4,6 +4,7 @@ pub mod access;
 pub mod apply;
 pub mod cloud;
 pub mod context;
+pub mod freshness;
 pub mod leader;
 pub mod permissions;
 pub mod reconcile;

@@ -454,7 +454,15 @@ pub async fn run_with_metrics(
                 std::process::exit(1);
             }));
         }
-        drive(controller, access_controller, roots, ctx, shutdown()).await;
+        drive(
+            controller,
+            access_controller,
+            roots,
+            ctx,
+            shutdown(),
+            shutdown(),
+        )
+        .await;
     };
     // Once a stop is requested, everything gets STOP_DEADLINE to finish; then the operator
     // returns anyway (a watch stuck in its backoff must not keep the process alive).
@@ -511,6 +519,7 @@ async fn drive(
     roots: Roots,
     ctx: Arc<Context>,
     shutdown: impl Future<Output = ()> + Send,
+    stop_observing: impl Future<Output = ()> + Send,
 ) {
     // Reconcile errors are already logged and counted by the error policies; what reaches these
     // loops are watch and queue errors, which the watchers retry with backoff.
@@ -553,7 +562,9 @@ async fn drive(
             _ = futures::future::join3(product_events, access_events, report) => {}
         }
     };
-    futures::join!(products, accesses, roots_done);
+    // Freshness is observed by the leader only, like every other write.
+    let freshness = super::freshness::run(ctx.clone(), stop_observing);
+    futures::join!(products, accesses, roots_done, freshness);
 }
 
 /// SIGTERM or Ctrl-C.

@@ -34,6 +34,13 @@ pub struct VerbLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutputLabels {
+    pub namespace: String,
+    pub product: String,
+    pub output: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     pub verb: String,
 }
@@ -54,6 +61,8 @@ pub struct Metrics {
     pub aws_calls: Family<VerbLabels, Counter>,
     /// Stored objects the operator cannot read (reported on the objects themselves).
     pub unreadable_objects: Gauge,
+    /// Seconds since each output was last updated, as the freshness observation saw it.
+    pub output_age_seconds: Family<OutputLabels, Gauge>,
     rss: Gauge,
     peak_rss: Gauge,
     phases: Mutex<HashMap<String, Phase>>,
@@ -74,6 +83,12 @@ impl Default for Metrics {
             kube_requests.clone(),
         );
         let unreadable_objects = Gauge::default();
+        let output_age_seconds = Family::<OutputLabels, Gauge>::default();
+        registry.register(
+            "output_age_seconds",
+            "Seconds since each output was last updated (its newest freshness signal)",
+            output_age_seconds.clone(),
+        );
         let rss = Gauge::default();
         let peak_rss = Gauge::default();
         registry.register(
@@ -117,6 +132,7 @@ impl Default for Metrics {
             aws_calls,
             kube_requests,
             unreadable_objects,
+            output_age_seconds,
             rss,
             peak_rss,
             phases: Mutex::new(HashMap::new()),
@@ -131,6 +147,16 @@ impl Metrics {
                 verb: verb.to_string(),
             })
             .inc();
+    }
+
+    pub fn output_age(&self, namespace: &str, product: &str, output: &str, seconds: i64) {
+        self.output_age_seconds
+            .get_or_create(&OutputLabels {
+                namespace: namespace.to_string(),
+                product: product.to_string(),
+                output: output.to_string(),
+            })
+            .set(seconds);
     }
 
     pub fn unreadable(&self, count: usize) {

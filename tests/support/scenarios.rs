@@ -118,17 +118,24 @@ impl Operator {
         namespaces: Vec<String>,
         resync: Duration,
     ) -> Operator {
+        let settings = Settings {
+            resync,
+            aws_resync: Duration::from_secs(60),
+            namespaces,
+            ..Settings::default()
+        };
+        Self::start_settings(cluster, settings).await
+    }
+
+    /// With settings of its own.
+    pub async fn start_settings(cluster: &Cluster, settings: Settings) -> Operator {
         let health = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap()
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let config = RunConfig {
-            settings: Settings {
-                resync,
-                aws_resync: Duration::from_secs(60),
-                namespaces,
-            },
+            settings,
             concurrency: 4,
             listen: health,
             leader_election: None,
