@@ -239,6 +239,15 @@ mod tests {
         Signal { source, at: ts(at) }
     }
 
+    /// (signals, SLO, ready since) → (freshness, winning source).
+    type Row = (
+        Vec<Signal>,
+        Option<u64>,
+        Option<Timestamp>,
+        Freshness,
+        Option<Source>,
+    );
+
     #[test]
     fn freshness_decisions_with_a_fixed_clock() {
         let now = ts(NOW);
@@ -248,13 +257,7 @@ mod tests {
         let ready_long = Some(ts("2026-11-01T00:00:00Z"));
         let ready_now = Some(ts("2026-12-01T11:59:00Z"));
         // (signals, slo, ready since) → (freshness, winning source)
-        let table: Vec<(
-            Vec<Signal>,
-            Option<u64>,
-            Option<Timestamp>,
-            Freshness,
-            Option<Source>,
-        )> = vec![
+        let table: Vec<Row> = vec![
             (
                 vec![cron, s3],
                 Some(26 * H),
