@@ -122,6 +122,7 @@ async fn operator_end_to_end() {
                 aws_resync: Duration::from_secs(60),
                 // Only this test's products: other tests may run operators on the same cluster.
                 namespaces: vec![domain_ns.clone()],
+                ..Settings::default()
             },
             concurrency: 4,
             listen: "127.0.0.1:0".parse().unwrap(),

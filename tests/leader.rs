@@ -243,6 +243,7 @@ fn replica(cluster: &Cluster, namespace: &str, lease: LeaseConfig) -> Replica {
             resync: Duration::from_secs(30),
             aws_resync: Duration::from_secs(60),
             namespaces: vec![namespace.into()],
+            ..Settings::default()
         },
         concurrency: 4,
         listen,

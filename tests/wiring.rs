@@ -149,3 +149,141 @@ async fn access_flow_with_grants_in_aws_and_progress_in_status() {
         "progress before Ready: {phases:#?}"
     );
 }
+
+/// Observed freshness through the real wiring: once the writer's CronJob reports a successful
+/// run, the status shows it per output with the `Fresh` condition, read by listing the
+/// product's own CronJobs; later observations that see nothing new write nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn freshness_is_published_once_and_then_holds_still() {
+    use dataproduct_operator::api::{DataProduct, DataProductTemplate, Freshness, Phase};
+    use dataproduct_operator::operator::context::Settings;
+    use kube::api::{Api, PostParams};
+
+    let server = FakeApiServer::start().await;
+    let cluster = cluster(&server).await;
+    let (template, product) = scenarios::fixtures("w5");
+    let ns = product.metadata.namespace.clone().unwrap();
+    let name = product.metadata.name.clone().unwrap();
+    scenarios::install_crds(&cluster).await;
+    scenarios::domain_namespace(&cluster.client, &ns, &product.spec.domain).await;
+    Api::<DataProductTemplate>::all(cluster.client.clone())
+        .create(&PostParams::default(), &template)
+        .await
+        .unwrap();
+    let interval = Duration::from_secs(1);
+    let operator = scenarios::Operator::start_settings(
+        &cluster,
+        Settings {
+            namespaces: vec![ns.clone()],
+            freshness_interval: interval,
+            ..Settings::default()
+        },
+    )
+    .await;
+    let products: Api<DataProduct> = Api::namespaced(cluster.client.clone(), &ns);
+    products
+        .create(&PostParams::default(), &product)
+        .await
+        .unwrap();
+    scenarios::eventually(cluster.timeout, "Ready", || async {
+        scenarios::phase(&products, &name).await == Some((Phase::Ready, true))
+    })
+    .await;
+    // The writer ran an hour ago (the SLO is 26h).
+    let ran = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second() - 3600).unwrap();
+    let crons: Vec<(String, String)> = server
+        .list("cronjobs")
+        .iter()
+        .map(|c| {
+            (
+                c["metadata"]["namespace"].as_str().unwrap().to_string(),
+                c["metadata"]["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(crons.len(), 1, "{crons:?}");
+    for (cns, cname) in &crons {
+        server
+            .update("cronjobs", Some(cns), cname, |o| {
+                o["status"] = serde_json::json!({"lastSuccessfulTime": ran.to_string()});
+            })
+            .unwrap();
+    }
+    scenarios::eventually(cluster.timeout, "outputs Fresh", || async {
+        let Ok(p) = products.get(&name).await else {
+            return false;
+        };
+        let status = p.status.unwrap_or_default();
+        let fresh = status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Fresh" && c.status == "True" && c.reason == "Fresh");
+        fresh
+            && status.outputs.iter().all(|o| {
+                o.freshness == Some(Freshness::Fresh)
+                    && o.source.as_deref() == Some("CronJob")
+                    && o.last_updated.as_deref() == Some(ran.to_string().as_str())
+            })
+    })
+    .await;
+    // The CronJobs were read as a list of the product's own, in its namespace.
+    let lists: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.method == "GET"
+                && r.path
+                    .ends_with(&format!("/namespaces/{}/cronjobs", crons[0].0))
+        })
+        .collect();
+    assert!(!lists.is_empty());
+    assert!(
+        lists.iter().all(|r| r.query.contains("labelSelector")),
+        "{lists:?}"
+    );
+    // Nothing new: several observations, and not one write.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    server.clear_requests();
+    tokio::time::sleep(interval * 3 + Duration::from_millis(500)).await;
+    let requests = server.requests();
+    let observed = requests
+        .iter()
+        .filter(|r| {
+            r.method == "GET" && r.path.ends_with("/cronjobs") && r.query.contains("labelSelector")
+        })
+        .count();
+    assert!(observed >= 2, "observed {observed} times");
+    let writes: Vec<String> = requests
+        .iter()
+        .filter(|r| r.method != "GET" && !r.path.contains("/leases"))
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(writes.is_empty(), "writes without a change: {writes:#?}");
+    // A newer run is published, with exactly one status write.
+    let again = jiff::Timestamp::from_second(ran.as_second() + 60).unwrap();
+    let (cns, cname) = &crons[0];
+    server
+        .update("cronjobs", Some(cns), cname, |o| {
+            o["status"] = serde_json::json!({"lastSuccessfulTime": again.to_string()});
+        })
+        .unwrap();
+    server.clear_requests();
+    scenarios::eventually(cluster.timeout, "newer run published", || async {
+        let p = products.get(&name).await.unwrap();
+        p.status.unwrap_or_default().outputs[0]
+            .last_updated
+            .as_deref()
+            == Some(again.to_string().as_str())
+    })
+    .await;
+    tokio::time::sleep(interval * 2).await;
+    let status_writes = server
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.method == "PATCH" && r.path.ends_with(&format!("/dataproducts/{name}/status"))
+        })
+        .count();
+    assert_eq!(status_writes, 1);
+    operator.stop().await;
+}

@@ -67,6 +67,8 @@ pub mod conditions {
     pub const CATALOG_READY: &str = "CatalogReady";
     pub const PIPELINES_READY: &str = "PipelinesReady";
     pub const ACCESS_READY: &str = "AccessReady";
+    /// Every output is updated within the freshness SLO (observed, not part of `Ready`).
+    pub const FRESH: &str = "Fresh";
     /// kstatus: the product cannot progress until something changes.
     pub const STALLED: &str = "Stalled";
     /// kstatus: work is in progress.

@@ -481,6 +481,27 @@ pub struct PublishedOutput {
     /// so a backdated `announced` date cannot shorten them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deprecated_since: Option<String>,
+    /// When the output was last observed to change (RFC 3339): the newest of its signals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_updated: Option<String>,
+    /// Which signal decided `lastUpdated`: `CronJob` (a writer's last successful run),
+    /// `S3Object` (the newest object under the output's location) or `GluePartition`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The output's age against the product's freshness SLO.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freshness: Option<Freshness>,
+}
+
+/// An output's observed age against the product's freshness SLO.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum Freshness {
+    /// Updated within the SLO (or updated at all, without an SLO).
+    Fresh,
+    /// Older than the SLO, or no signal although the product has been Ready for longer than it.
+    Stale,
+    /// No signal yet.
+    Unknown,
 }
 
 /// A published column.

@@ -17,6 +17,7 @@ pub mod call;
 pub mod catalog;
 mod cleanup;
 mod ensure;
+pub mod freshness;
 pub mod grants;
 pub mod identity;
 pub mod ownership;

@@ -30,6 +30,8 @@ pub const ACTIONS: &[&str] = &[
     "s3:ListBucketVersions",
     "s3:DeleteObject",
     "s3:DeleteObjectVersion",
+    // Observed freshness (freshness.rs): the newest object, listed, never read.
+    "s3:ListBucket",
     // Catalogue (catalog.rs) and catalogue resource policy (grants.rs, bucket-policy mode).
     "glue:GetDatabase",
     "glue:CreateDatabase",
@@ -44,6 +46,8 @@ pub const ACTIONS: &[&str] = &[
     "glue:GetResourcePolicy",
     "glue:PutResourcePolicy",
     "glue:DeleteResourcePolicy",
+    // Observed freshness (freshness.rs): the newest partition's creation time.
+    "glue:GetPartition",
     // The product's role (identity.rs).
     "iam:GetRole",
     "iam:CreateRole",
@@ -268,6 +272,7 @@ mod tests {
             include_str!("identity.rs"),
             include_str!("grants.rs"),
             include_str!("mod.rs"),
+            include_str!("freshness.rs"),
         ];
         let mut found = BTreeSet::new();
         for src in sources {

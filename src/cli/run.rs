@@ -47,6 +47,10 @@ pub struct RunArgs {
     /// How often cloud state is re-observed and corrected.
     #[arg(long, env = "DPO_AWS_RESYNC_INTERVAL", default_value = "10m", value_parser = duration)]
     pub aws_resync_interval: Duration,
+    /// How often each output's freshness is observed (CronJob runs, newest S3 object and Glue
+    /// partition; see docs/aws.md for the AWS calls it costs).
+    #[arg(long, env = "DPO_FRESHNESS_INTERVAL", default_value = "5m", value_parser = duration)]
+    pub freshness_interval: Duration,
     /// Leader election on a Lease, so only one replica reconciles.
     #[arg(long, env = "DPO_LEADER_ELECTION", action = ArgAction::Set, num_args = 0..=1, default_value_t = true, default_missing_value = "true")]
     pub leader_election: bool,
@@ -179,6 +183,7 @@ pub fn execute(args: &RunArgs, err: &mut dyn std::io::Write) -> u8 {
                 .filter(|n| !n.is_empty())
                 .cloned()
                 .collect(),
+            freshness_interval: args.freshness_interval,
         },
         concurrency: args.concurrency.max(1),
         listen: args.listen,

@@ -6,6 +6,7 @@
 pub mod access;
 pub mod admission;
 pub mod consumers;
+pub mod freshness;
 
 use std::collections::BTreeMap;
 

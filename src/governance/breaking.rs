@@ -38,6 +38,17 @@ pub fn published(
                 partition_keys: o.partition_keys.iter().map(column).collect(),
                 sunset: o.deprecation.as_ref().map(|d| d.sunset.clone()),
                 deprecated_since: since,
+                // What the freshness observation last saw stays until it observes again.
+                ..before
+                    .iter()
+                    .find(|b| b.name == o.name)
+                    .map(|b| PublishedOutput {
+                        last_updated: b.last_updated.clone(),
+                        source: b.source.clone(),
+                        freshness: b.freshness,
+                        ..PublishedOutput::default()
+                    })
+                    .unwrap_or_default()
             }
         })
         .collect()

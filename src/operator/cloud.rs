@@ -192,6 +192,19 @@ impl Cloud {
             .inc_by(u64::from(calls.mutations));
     }
 
+    /// One freshness observation of an output (read-only calls, counted as reads).
+    pub async fn observe_output(
+        &self,
+        at: &crate::aws::freshness::OutputLocation,
+    ) -> crate::aws::freshness::OutputSignals {
+        let found = self.aws.observe_output(at).await;
+        self.count(crate::aws::CallCounts {
+            reads: found.calls,
+            mutations: 0,
+        });
+        found
+    }
+
     fn plan_hash(uid: &str, resources: &[AwsResource]) -> String {
         crate::model::hashing::hash(&serde_json::json!({"uid": uid, "resources": resources}))
     }

@@ -25,6 +25,8 @@ pub struct Settings {
     pub aws_resync: Duration,
     /// Namespaces whose products are reconciled; empty means all.
     pub namespaces: Vec<String>,
+    /// How often outputs' freshness is observed.
+    pub freshness_interval: Duration,
 }
 
 impl Default for Settings {
@@ -33,6 +35,7 @@ impl Default for Settings {
             resync: Duration::from_secs(300),
             aws_resync: Duration::from_secs(600),
             namespaces: Vec::new(),
+            freshness_interval: Duration::from_secs(300),
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod apply;
 pub mod cloud;
 pub mod consumers;
 pub mod context;
+pub mod freshness;
 pub mod leader;
 pub mod lineage;
 pub mod permissions;

@@ -132,7 +132,7 @@ pub fn world_for(product: &DataProduct, ctx: &Context) -> World {
 
 /// The one evaluation, with the facts the operator observes: the namespace's labels from the
 /// cache (an unknown namespace has none) and today's date.
-fn evaluate(product: &DataProduct, ctx: &Context) -> Result<Plan, Refusal> {
+pub(super) fn evaluate(product: &DataProduct, ctx: &Context) -> Result<Plan, Refusal> {
     let namespace = product.namespace().unwrap_or_default();
     let labels = ctx.stores.namespace_labels(&namespace).unwrap_or_default();
     let facts = Facts {
@@ -180,7 +180,7 @@ async fn apply_product(product: &DataProduct, ctx: &Context) -> Result<Action, E
 /// The status the reconcile starts from. While the cache has not seen our last status write,
 /// that write is the previous status: otherwise its transition times would be stamped again
 /// and the same status written twice.
-fn previous_status(product: &DataProduct, ctx: &Context) -> DataProductStatus {
+pub(super) fn previous_status(product: &DataProduct, ctx: &Context) -> DataProductStatus {
     let unseen = ctx.written.unseen(
         &key_of(product),
         product.metadata.resource_version.as_deref(),
@@ -431,7 +431,10 @@ impl StatusBuilder<'_> {
         DataProductStatus {
             observed_generation: generation,
             phase: Some(phase),
-            conditions: status::conditions(&previous.conditions, &all, generation, ctx.now()),
+            conditions: observed_kept(
+                &previous.conditions,
+                status::conditions(&previous.conditions, &all, generation, ctx.now()),
+            ),
             namespace: Some(names.namespace.clone()),
             stage: names.stage.clone(),
             // While the AWS step runs, what it last reported stays.
@@ -471,7 +474,7 @@ impl StatusBuilder<'_> {
 
 /// Writes the status when it changed (server-side apply on the status subresource, so fields we
 /// stop setting disappear), and publishes `event` when the phase or reason changed.
-async fn write_status(
+pub(super) async fn write_status(
     product: &DataProduct,
     ctx: &Context,
     previous: &DataProductStatus,
@@ -505,6 +508,21 @@ async fn write_status(
     Ok(())
 }
 
+/// Conditions the reconcile does not compute (the freshness observation's `Fresh`) stay as
+/// last observed, after the computed ones.
+fn observed_kept(
+    previous: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+    mut computed: Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
+) -> Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    computed.extend(
+        previous
+            .iter()
+            .filter(|c| c.type_ == status::FRESH)
+            .cloned(),
+    );
+    computed
+}
+
 fn ready_reason(s: &DataProductStatus) -> Option<&str> {
     s.conditions
         .iter()
@@ -513,7 +531,13 @@ fn ready_reason(s: &DataProductStatus) -> Option<&str> {
 }
 
 /// Events are best effort: a failure to record one is logged, never fails the reconcile.
-async fn publish(ctx: &Context, product: &DataProduct, type_: EventType, reason: &str, note: &str) {
+pub(super) async fn publish(
+    ctx: &Context,
+    product: &DataProduct,
+    type_: EventType,
+    reason: &str,
+    note: &str,
+) {
     let event = Event {
         type_,
         reason: reason.to_string(),

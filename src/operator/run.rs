@@ -502,6 +502,7 @@ pub async fn run_with_metrics(
                 access_controller,
                 roots,
                 ctx.clone(),
+                shutdown(),
                 shutdown()
             ),
             lineage
@@ -562,6 +563,7 @@ async fn drive(
     roots: Roots,
     ctx: Arc<Context>,
     shutdown: impl Future<Output = ()> + Send,
+    stop_observing: impl Future<Output = ()> + Send,
 ) {
     // Reconcile errors are already logged and counted by the error policies; what reaches these
     // loops are watch and queue errors, which the watchers retry with backoff.
@@ -604,7 +606,9 @@ async fn drive(
             _ = futures::future::join3(product_events, access_events, report) => {}
         }
     };
-    futures::join!(products, accesses, roots_done);
+    // Freshness is observed by the leader only, like every other write.
+    let freshness = super::freshness::run(ctx.clone(), stop_observing);
+    futures::join!(products, accesses, roots_done, freshness);
 }
 
 /// SIGTERM or Ctrl-C.

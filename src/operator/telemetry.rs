@@ -39,6 +39,13 @@ pub struct VerbLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutputLabels {
+    pub namespace: String,
+    pub product: String,
+    pub output: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     pub verb: String,
 }
@@ -61,6 +68,8 @@ pub struct Metrics {
     pub unreadable_objects: Gauge,
     /// OpenLineage deliveries by outcome (`delivered`, `failed` attempts, `dropped` events).
     pub lineage_events: Family<OutcomeLabels, Counter>,
+    /// Seconds since each output was last updated, as the freshness observation saw it.
+    pub output_age_seconds: Family<OutputLabels, Gauge>,
     rss: Gauge,
     peak_rss: Gauge,
     phases: Mutex<HashMap<String, Phase>>,
@@ -86,6 +95,12 @@ impl Default for Metrics {
             "openlineage_events",
             "OpenLineage RunEvent deliveries: delivered events, failed attempts (retried), dropped events (queue full)",
             lineage_events.clone(),
+        );
+        let output_age_seconds = Family::<OutputLabels, Gauge>::default();
+        registry.register(
+            "output_age_seconds",
+            "Seconds since each output was last updated (its newest freshness signal)",
+            output_age_seconds.clone(),
         );
         let rss = Gauge::default();
         let peak_rss = Gauge::default();
@@ -131,6 +146,7 @@ impl Default for Metrics {
             kube_requests,
             unreadable_objects,
             lineage_events,
+            output_age_seconds,
             rss,
             peak_rss,
             phases: Mutex::new(HashMap::new()),
@@ -153,6 +169,16 @@ impl Metrics {
                 outcome: outcome.to_string(),
             })
             .inc();
+    }
+
+    pub fn output_age(&self, namespace: &str, product: &str, output: &str, seconds: i64) {
+        self.output_age_seconds
+            .get_or_create(&OutputLabels {
+                namespace: namespace.to_string(),
+                product: product.to_string(),
+                output: output.to_string(),
+            })
+            .set(seconds);
     }
 
     pub fn unreadable(&self, count: usize) {

@@ -548,6 +548,7 @@ def check_custom(c: Checks, docs: list[dict], values: dict, dpctl: str | None) -
         "DPO_WATCH_NAMESPACES": ",".join(values["watchNamespaces"]),
         "DPO_CONCURRENCY": str(values["concurrency"]),
         "DPO_RESYNC_INTERVAL": values["resyncInterval"],
+        "DPO_FRESHNESS_INTERVAL": values["freshnessInterval"],
         "DPO_AWS": "true",
         "DPO_AWS_REGION": aws["regionOverride"],
         "AWS_REGION": aws["region"],

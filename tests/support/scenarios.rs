@@ -119,7 +119,18 @@ impl Operator {
         namespaces: Vec<String>,
         resync: Duration,
     ) -> Operator {
-        Self::launch(cluster, namespaces, resync, None).await
+        let settings = Settings {
+            resync,
+            aws_resync: Duration::from_secs(60),
+            namespaces,
+            ..Settings::default()
+        };
+        Self::launch(cluster, settings, None).await
+    }
+
+    /// With settings of its own.
+    pub async fn start_settings(cluster: &Cluster, settings: Settings) -> Operator {
+        Self::launch(cluster, settings, None).await
     }
 
     /// Sending OpenLineage events where `lineage` says.
@@ -128,13 +139,18 @@ impl Operator {
         namespaces: Vec<String>,
         lineage: LineageConfig,
     ) -> Operator {
-        Self::launch(cluster, namespaces, Duration::from_secs(30), Some(lineage)).await
+        let settings = Settings {
+            resync: Duration::from_secs(30),
+            aws_resync: Duration::from_secs(60),
+            namespaces,
+            ..Settings::default()
+        };
+        Self::launch(cluster, settings, Some(lineage)).await
     }
 
     async fn launch(
         cluster: &Cluster,
-        namespaces: Vec<String>,
-        resync: Duration,
+        settings: Settings,
         openlineage: Option<LineageConfig>,
     ) -> Operator {
         let health = {
@@ -143,11 +159,7 @@ impl Operator {
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let config = RunConfig {
-            settings: Settings {
-                resync,
-                aws_resync: Duration::from_secs(60),
-                namespaces,
-            },
+            settings,
             concurrency: 4,
             listen: health,
             leader_election: None,
