@@ -426,8 +426,9 @@ mod support;
 /// follows changes.
 #[tokio::test]
 async fn cluster_mode_shows_live_status() {
-    use dataproduct_operator::api::{DataProductStatus, Phase};
+    use dataproduct_operator::api::{DataProductStatus, Freshness, Phase, PublishedOutput};
     use dataproduct_operator::cli::catalog::cluster;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
     use support::apiserver::FakeApiServer;
 
     let server = FakeApiServer::start().await;
@@ -435,6 +436,25 @@ async fn cluster_mode_shows_live_status() {
     let r = ProductRef::parse("messaging/conversations").expect("ref");
     world.products.get_mut(&r).expect("product").status = Some(DataProductStatus {
         phase: Some(Phase::Ready),
+        // What the operator's freshness observation publishes.
+        outputs: vec![PublishedOutput {
+            name: "conversations".into(),
+            version: 1,
+            last_updated: Some("2026-12-01T03:40:00Z".into()),
+            source: Some("CronJob".into()),
+            freshness: Some(Freshness::Stale),
+            ..Default::default()
+        }],
+        conditions: vec![Condition {
+            type_: "Fresh".into(),
+            status: "False".into(),
+            reason: "Stale".into(),
+            message: "conversations is 2d old (SLO 26h)".into(),
+            last_transition_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                "2026-12-01T04:00:00Z".parse().expect("time"),
+            ),
+            observed_generation: None,
+        }],
         ..Default::default()
     });
     for t in world.templates.values() {
@@ -481,6 +501,15 @@ async fn cluster_mode_shows_live_status() {
     assert_eq!(
         p["outputs"][0]["sql"]["qualifiedName"],
         "acme_messaging_conversations.conversations"
+    );
+    assert_eq!(p["freshness"], "Stale");
+    assert_eq!(p["outputs"][0]["freshness"], "Stale");
+    assert_eq!(p["outputs"][0]["lastUpdated"], "2026-12-01T03:40:00Z");
+    assert_eq!(p["outputs"][0]["freshnessSource"], "CronJob");
+    let page = get(addr, "/products/messaging/conversations").await.body;
+    assert!(
+        page.contains("Freshness: Stale (updated 2026-12-01T03:40:00Z, from CronJob)"),
+        "{page}"
     );
     assert_eq!(get(addr, "/api/v1/products").await.json()["count"], 7);
     // A deleted product leaves the catalogue.

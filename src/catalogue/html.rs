@@ -362,6 +362,14 @@ fn output_section(p: &ProductEntry, o: &OutputEntry, n: usize) -> String {
         r#"<section aria-labelledby="out-{n}"><h3 id="out-{n}">Output <code>{}</code></h3>"#,
         esc(&o.name)
     );
+    let observed = match (&o.last_updated, &o.freshness_source) {
+        (Some(at), Some(source)) => {
+            format!("Freshness: {} (updated {at}, from {source})", o.freshness)
+        }
+        (Some(at), None) => format!("Freshness: {} (updated {at})", o.freshness),
+        _ => format!("Freshness: {}", o.freshness),
+    };
+    let _ = write!(s, "<p>{}</p>", badge(&o.freshness, &observed));
     if let Some(d) = &o.deprecation {
         s.push_str(&deprecation_banner(&format!("Output {}", o.name), d));
     }

@@ -161,6 +161,11 @@ pub struct OutputEntry {
     pub deprecation: Option<Deprecation>,
     /// Where to query it, when the product could be planned.
     pub sql: Option<SqlEndpoint>,
+    /// As the operator last observed it (`status.outputs[]`): `Fresh`, `Stale` or `Unknown`.
+    pub freshness: String,
+    /// When it was last updated (RFC 3339), and which signal said so.
+    pub last_updated: Option<String>,
+    pub freshness_source: Option<String>,
 }
 
 /// Where an output is queried: exactly the database and table the operator provisions.
@@ -651,7 +656,16 @@ fn entry(
                     table,
                 })
             });
+            let observed = p
+                .status
+                .as_ref()
+                .and_then(|st| st.outputs.iter().find(|po| po.name == o.name));
             OutputEntry {
+                freshness: observed
+                    .and_then(|po| po.freshness)
+                    .map_or_else(|| "Unknown".to_string(), |f| debug_name(&f)),
+                last_updated: observed.and_then(|po| po.last_updated.clone()),
+                freshness_source: observed.and_then(|po| po.source.clone()),
                 name: o.name.clone(),
                 urn: urn(&r.namespace, &r.name, Some(&o.name)),
                 layer: o.layer.clone(),

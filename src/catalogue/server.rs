@@ -346,7 +346,10 @@ pub fn openapi() -> Value {
                 "partitionKeys": {"type": "array", "items": {"$ref": "#/components/schemas/Column"}},
                 "examples": {"type": "array", "items": {"type": "object", "properties": {"title": {"type": "string"}, "sql": {"type": "string"}}}},
                 "deprecation": {"type": ["object", "null"]},
-                "sql": {"oneOf": [{"$ref": "#/components/schemas/SqlEndpoint"}, {"type": "null"}]}}},
+                "sql": {"oneOf": [{"$ref": "#/components/schemas/SqlEndpoint"}, {"type": "null"}]},
+                "freshness": {"enum": ["Fresh", "Stale", "Unknown"], "description": "As the operator last observed it (status.outputs[]); Unknown in file mode"},
+                "lastUpdated": {"type": ["string", "null"], "format": "date-time"},
+                "freshnessSource": {"type": ["string", "null"], "description": "The signal that decided lastUpdated: CronJob, S3Object or GluePartition"}}},
             "Product": {"type": "object", "properties": {
                 "namespace": {"type": "string"}, "name": {"type": "string"}, "urn": {"type": "string"},
                 "domain": {"type": "string"}, "class": {"type": "string"}, "template": {"type": "string"},
