@@ -4,7 +4,7 @@
 //! ([`crate::evaluate::freshness`]) say what to publish. Writes the status only when something
 //! changed; raises an Event when an output turns stale or recovers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 
@@ -17,6 +17,7 @@ use tracing::{debug, warn};
 use super::context::Context;
 use super::reconcile;
 use super::status::{self, Check};
+use super::telemetry::OutputLabels;
 use crate::api::{labels, DataProduct};
 use crate::aws::freshness::OutputLocation;
 use crate::evaluate::freshness::{self as decide, Observed, Signal, Source};
@@ -36,6 +37,9 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send) {
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
+    // The outputs whose age series may exist; a series of a deleted product or a removed output
+    // is dropped, so /metrics does not report ages of what no longer exists.
+    let mut declared: HashSet<OutputLabels> = HashSet::new();
     loop {
         tokio::select! {
             _ = &mut shutdown => return,
@@ -44,18 +48,38 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send) {
         if !ctx.synced() {
             continue;
         }
-        for product in ctx.stores.products.state() {
-            if !ctx
-                .settings
-                .watches(&product.namespace().unwrap_or_default())
-            {
-                continue;
-            }
+        let products: Vec<_> = ctx
+            .stores
+            .products
+            .state()
+            .into_iter()
+            .filter(|p| ctx.settings.watches(&p.namespace().unwrap_or_default()))
+            .collect();
+        let now_declared = declared_outputs(products.iter().map(|p| &**p));
+        for gone in declared.difference(&now_declared) {
+            ctx.metrics.output_age_seconds.remove(gone);
+        }
+        declared = now_declared;
+        for product in products {
             if let Err(e) = observe(&product, &ctx).await {
                 warn!(product = %format!("{}/{}", product.namespace().unwrap_or_default(), product.name_any()), error = %e, "freshness observation failed");
             }
         }
     }
+}
+
+/// The age series every output of these products may have.
+fn declared_outputs<'a>(products: impl Iterator<Item = &'a DataProduct>) -> HashSet<OutputLabels> {
+    products
+        .flat_map(|p| {
+            let (namespace, product) = (p.namespace().unwrap_or_default(), p.name_any());
+            p.spec.outputs.iter().map(move |o| OutputLabels {
+                namespace: namespace.clone(),
+                product: product.clone(),
+                output: o.name.clone(),
+            })
+        })
+        .collect()
 }
 
 /// The last successful run of each of the product's CronJobs, by name.
@@ -210,4 +234,48 @@ fn location(plan: &crate::plan::Plan, output: &str) -> Option<OutputLocation> {
         }
         _ => None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operator::telemetry::Metrics;
+
+    fn product(ns: &str, name: &str, outputs: &[&str]) -> DataProduct {
+        let mut p = DataProduct::new(name, Default::default());
+        p.metadata.namespace = Some(ns.into());
+        p.spec.outputs = outputs
+            .iter()
+            .map(|o| crate::api::Output {
+                name: o.to_string(),
+                ..Default::default()
+            })
+            .collect();
+        p
+    }
+
+    /// The series of a removed output or a deleted product leave /metrics with the round that
+    /// no longer sees them; those of products still declared stay.
+    #[test]
+    fn age_series_of_what_is_gone_are_dropped() {
+        let metrics = Metrics::default();
+        let before = [product("m", "a", &["x", "y"]), product("m", "b", &["z"])];
+        for p in &before {
+            for o in &p.spec.outputs {
+                metrics.output_age("m", &p.name_any(), &o.name, 60);
+            }
+        }
+        let after = [product("m", "a", &["x"])];
+        let (was, now) = (
+            declared_outputs(before.iter()),
+            declared_outputs(after.iter()),
+        );
+        for gone in was.difference(&now) {
+            metrics.output_age_seconds.remove(gone);
+        }
+        let text = metrics.render();
+        assert!(text.contains(r#"output="x""#), "{text}");
+        assert!(!text.contains(r#"output="y""#), "{text}");
+        assert!(!text.contains(r#"product="b""#), "{text}");
+    }
 }
