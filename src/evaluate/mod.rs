@@ -274,25 +274,7 @@ pub fn plan_for_cleanup(product: &DataProduct, world: &World) -> Option<Plan> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::load::{load_paths, Document, LoadOptions};
-
-    fn examples() -> World {
-        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let (docs, errors) = load_paths(
-            &[root.join("examples"), root.join("templates")],
-            &LoadOptions::default(),
-        );
-        assert!(errors.is_empty(), "{errors:?}");
-        let mut world = World::default();
-        for d in docs {
-            match d.document {
-                Document::Product(p) => world.add_product(*p),
-                Document::Template(t) => world.add_template(*t),
-                Document::Access(a) => world.accesses.push(*a),
-            }
-        }
-        world
-    }
+    use crate::model::world::examples;
 
     #[test]
     fn evaluating_all_at_once_is_evaluating_each() {

@@ -252,17 +252,7 @@ fn check_outputs(
             }
         }
         let mut column_names = BTreeSet::new();
-        let columns = o
-            .partition_keys
-            .iter()
-            .enumerate()
-            .map(|(j, c)| (format!("{at}.partitionKeys[{j}]"), c))
-            .chain(
-                o.schema
-                    .iter()
-                    .enumerate()
-                    .map(|(j, c)| (format!("{at}.schema[{j}]"), c)),
-            );
+        let columns = columns_at(o, &at);
         for (cat, c) in columns {
             if !column_names.insert(c.name.to_ascii_lowercase()) {
                 v.push(Violation::new("unique-names", format!("{cat}.name"), format!("column {} appears twice in output {} (partition keys included; Glue names are case-insensitive)", c.name, o.name)));
@@ -319,21 +309,18 @@ fn check_outputs(
     let _ = world;
 }
 
+/// An output's partition keys, then its schema columns, each with its field path.
+fn columns_at<'a>(o: &'a Output, at: &'a str) -> impl Iterator<Item = (String, &'a Column)> + 'a {
+    let keys = o.partition_keys.iter().enumerate();
+    let schema = o.schema.iter().enumerate();
+    keys.map(move |(j, c)| (format!("{at}.partitionKeys[{j}]"), c))
+        .chain(schema.map(move |(j, c)| (format!("{at}.schema[{j}]"), c)))
+}
+
 /// `layer-required-columns`: every column the layer requires is there, with the layer's type.
 fn check_required_columns(o: &Output, layer: &LayerSettings, at: &str, v: &mut Vec<Violation>) {
     for r in &layer.required_columns {
-        let found = o
-            .partition_keys
-            .iter()
-            .enumerate()
-            .map(|(j, c)| (format!("{at}.partitionKeys[{j}]"), c))
-            .chain(
-                o.schema
-                    .iter()
-                    .enumerate()
-                    .map(|(j, c)| (format!("{at}.schema[{j}]"), c)),
-            )
-            .find(|(_, c)| c.name.eq_ignore_ascii_case(&r.name));
+        let found = columns_at(o, at).find(|(_, c)| c.name.eq_ignore_ascii_case(&r.name));
         match found {
             None => v.push(Violation::new(
                 "layer-required-columns",

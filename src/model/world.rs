@@ -211,3 +211,24 @@ impl World {
         world
     }
 }
+
+/// The repository's examples and template library as one world, for unit tests.
+#[cfg(test)]
+pub(crate) fn examples() -> World {
+    use crate::api::load::{load_paths, Document, LoadOptions};
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let (docs, errors) = load_paths(
+        &[root.join("examples"), root.join("templates")],
+        &LoadOptions::default(),
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    let mut world = World::default();
+    for d in docs {
+        match d.document {
+            Document::Product(p) => world.add_product(*p),
+            Document::Template(t) => world.add_template(*t),
+            Document::Access(a) => world.accesses.push(*a),
+        }
+    }
+    world
+}

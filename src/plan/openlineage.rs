@@ -225,25 +225,7 @@ fn glue_dataset(names: &Names, output: &Output) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::load::{load_paths, Document, LoadOptions};
-
-    fn examples() -> World {
-        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let (docs, errors) = load_paths(
-            &[root.join("examples"), root.join("templates")],
-            &LoadOptions::default(),
-        );
-        assert!(errors.is_empty(), "{errors:?}");
-        let mut world = World::default();
-        for d in docs {
-            match d.document {
-                Document::Product(p) => world.add_product(*p),
-                Document::Template(t) => world.add_template(*t),
-                Document::Access(a) => world.accesses.push(*a),
-            }
-        }
-        world
-    }
+    use crate::model::world::examples;
 
     fn run(finished: Option<(EventType, &str)>) -> JobRun {
         JobRun {
