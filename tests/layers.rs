@@ -13,7 +13,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("api", &[]),
     ("model", &["api"]),
     ("governance", &["model", "api"]),
-    ("plan", &["model", "api"]),
+    ("plan", &["governance", "model", "api"]),
     ("evaluate", &["governance", "plan", "model", "api"]),
     ("aws", &["plan", "model", "api"]),
     // Kubernetes helpers shared by the operator, the CLI and the catalogue.

@@ -76,6 +76,26 @@ pub struct DataProductAccessStatus {
     /// Tables the grant covers, as `database.table`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub granted_tables: Vec<String>,
+    /// Deprecations the producer announced on the requested outputs. After an output's sunset
+    /// its grant is removed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deprecations: Vec<OutputDeprecation>,
+}
+
+/// A deprecation announced on one requested output.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputDeprecation {
+    /// The output.
+    pub output: String,
+    /// Day after which the output may be removed (YYYY-MM-DD).
+    pub sunset: String,
+    /// What to move to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced_by: Option<String>,
+    /// Whether the sunset has passed, and with it the grant.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retired: bool,
 }
 
 /// Lifecycle of an access request.

@@ -69,6 +69,9 @@ pub mod conditions {
     pub const ACCESS_READY: &str = "AccessReady";
     /// Every output is updated within the freshness SLO (observed, not part of `Ready`).
     pub const FRESH: &str = "Fresh";
+    /// Every input from another product is ready, so no pipeline waits (not part of `Ready`:
+    /// the product itself is provisioned; its pipelines are held on purpose).
+    pub const INPUTS_READY: &str = "InputsReady";
     /// kstatus: the product cannot progress until something changes.
     pub const STALLED: &str = "Stalled";
     /// kstatus: work is in progress.

@@ -233,7 +233,7 @@ pub struct QueryExample {
 }
 
 /// A scheduled job that builds outputs; it becomes a CronJob in the product's namespace.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Pipeline {
     /// Pipeline name (DNS label).
@@ -267,6 +267,39 @@ pub struct Pipeline {
     /// Pause scheduling without deleting the pipeline.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub suspend: bool,
+    /// Suspend the CronJob while an input from another product that `reads` names is not
+    /// ready (its producer missing or not Ready, the output Stale or past its sunset), and
+    /// resume it when the input is ready again. `false` runs on schedule whatever the inputs.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub wait_for_inputs: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Pipeline {
+    /// As an empty YAML mapping reads: waiting for inputs is the default.
+    fn default() -> Self {
+        Pipeline {
+            name: String::new(),
+            schedule: String::new(),
+            time_zone: None,
+            image: String::new(),
+            command: Vec::new(),
+            args: Vec::new(),
+            env: Vec::new(),
+            reads: Vec::new(),
+            writes: Vec::new(),
+            resources: None,
+            suspend: false,
+            wait_for_inputs: true,
+        }
+    }
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 /// A plain environment variable.
@@ -358,6 +391,55 @@ pub struct DataProductStatus {
     /// `dataproducts.io/delete-with-consumers: "true"`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub consumers: Vec<ActiveConsumer>,
+    /// Every input read from another product, as last observed: the producer's phase, the
+    /// output's freshness and any deprecation, and whether it holds the pipelines that read it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<InputStatus>,
+}
+
+/// One input from another product, as the consumer sees it.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InputStatus {
+    /// The producer, `<namespace>/<name>`.
+    pub product: String,
+    /// The output read.
+    pub output: String,
+    /// The producer's phase; absent when the producer does not exist or has no status yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    /// The output's freshness as its producer observed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freshness: Option<Freshness>,
+    /// When the output was last updated (RFC 3339), as its producer observed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_updated: Option<String>,
+    /// The producer's deprecation of the output (or of the whole product).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deprecation: Option<DeprecationNotice>,
+    /// Whether pipelines reading the input may run: the producer exists and is Ready, the
+    /// output is not Stale and not past its sunset. Unknown freshness does not hold them.
+    pub ready: bool,
+    /// Why not: `InputNotReady`, `InputStale` or `InputRetired`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// What was seen, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// A producer's announcement that an output goes away, as its consumers are told.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeprecationNotice {
+    /// Day after which the output may be removed (YYYY-MM-DD); grants end after it.
+    pub sunset: String,
+    /// What to move to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced_by: Option<String>,
+    /// Why it goes away.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// One active consumer of a product: a reader that would break if the product went away.

@@ -165,9 +165,11 @@ async fn server_products(
             .world_around(&product)
             .await
             .map_err(|e| format!("DataProduct {r}: reading related products: {e}"))?;
+        // The related products come from the cluster, statuses and all.
         let facts = Facts {
             namespace_labels: Some(&labels),
             today,
+            observed: true,
         };
         let Some(planned) = planned_or_refused(r, evaluate(&product, &world, &facts), report)
         else {

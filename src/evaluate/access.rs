@@ -3,8 +3,11 @@
 //! are in place.
 
 use crate::api::constants::conditions;
-use crate::api::{AccessPhase, DataProduct, DataProductAccess, ProductRef, Visibility};
+use crate::api::{
+    AccessPhase, DataProduct, DataProductAccess, OutputDeprecation, ProductRef, Visibility,
+};
 use crate::governance;
+use crate::model::world::{deprecation_of, retired};
 use crate::model::{grantable_outputs, public_outputs, Names, World};
 
 /// Where a request stands, and why.
@@ -14,6 +17,8 @@ pub struct Decision {
     pub reason: &'static str,
     pub message: String,
     pub tables: Vec<String>,
+    /// Deprecations the producer announced on the requested outputs.
+    pub deprecations: Vec<OutputDeprecation>,
 }
 
 /// Decides the phase of an access request (pure).
@@ -29,6 +34,7 @@ pub fn decide(
         reason,
         message,
         tables: Vec::new(),
+        deprecations: Vec::new(),
     };
     if let Some(e) = super::expired(access.spec.expires.as_deref(), today) {
         return d(
@@ -127,20 +133,55 @@ pub fn decide(
             ),
         };
     }
+    let deprecations: Vec<OutputDeprecation> = requested
+        .iter()
+        .filter_map(|o| {
+            deprecation_of(producer, o).map(|d| OutputDeprecation {
+                output: o.clone(),
+                sunset: d.sunset.clone(),
+                replaced_by: d.replaced_by.clone(),
+                retired: retired(producer, o, today).is_some(),
+            })
+        })
+        .collect();
+    // After its sunset an output is granted to nobody: the producer's plan drops it.
+    let live: Vec<&String> = requested
+        .iter()
+        .filter(|o| retired(producer, o, today).is_none())
+        .collect();
+    if live.is_empty() {
+        return Decision {
+            deprecations,
+            ..d(
+                AccessPhase::Revoked,
+                "Retired",
+                format!(
+                    "{} retired {} after the sunset; the grant is removed",
+                    access.spec.product,
+                    requested.join(", ")
+                ),
+            )
+        };
+    }
     let tables = Names::derive(producer, template)
         .map(|n| {
-            requested
-                .iter()
+            live.iter()
                 .filter_map(|o| n.table(o).map(|t| format!("{}.{t}", n.database)))
                 .collect()
         })
         .unwrap_or_default();
+    let live = live
+        .iter()
+        .map(|o| o.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     if producer_access_ready {
         Decision {
             phase: AccessPhase::Granted,
             reason: "Granted",
-            message: format!("read access to {} is in place", requested.join(", ")),
+            message: format!("read access to {live} is in place"),
             tables,
+            deprecations,
         }
     } else {
         Decision {
@@ -148,6 +189,7 @@ pub fn decide(
             reason: "Approved",
             message: "approved by the producer; the grant is being put in place".into(),
             tables,
+            deprecations,
         }
     }
 }
@@ -206,6 +248,49 @@ mod tests {
             decide(&a, &w, true, None, today()).phase,
             AccessPhase::Granted
         );
+    }
+
+    #[test]
+    fn a_deprecation_is_told_and_after_the_sunset_the_grant_goes() {
+        let (mut w, a) = world();
+        let r = ProductRef::parse(&a.spec.product).unwrap();
+        let producer = w.products.get_mut(&r).unwrap();
+        producer.spec.outputs[0].deprecation = Some(crate::api::Deprecation {
+            announced: "2026-10-01".into(),
+            sunset: "2027-03-31".into(),
+            replaced_by: Some("conversations_v2".into()),
+            reason: None,
+        });
+        let d = decide(&a, &w, true, Some(AccessPhase::Granted), today());
+        assert_eq!(d.phase, AccessPhase::Granted);
+        assert_eq!(d.deprecations.len(), 1);
+        assert!(!d.deprecations[0].retired);
+        assert_eq!(
+            d.deprecations[0].replaced_by.as_deref(),
+            Some("conversations_v2")
+        );
+        // The access example expires on 2027-06-30; the sunset passes before.
+        let after: jiff::civil::Date = "2027-04-01".parse().unwrap();
+        let d = decide(&a, &w, true, Some(AccessPhase::Granted), after);
+        assert_eq!(
+            (d.phase, d.reason),
+            (AccessPhase::Revoked, "Retired"),
+            "{d:?}"
+        );
+        assert!(d.tables.is_empty());
+        assert!(d.deprecations[0].retired);
+        // And the producer's plan grants it to nobody from that day.
+        let producer = w.products[&r].clone();
+        let grants = |day| {
+            crate::evaluate::evaluate(&producer, &w, &crate::evaluate::Facts::offline(day))
+                .unwrap()
+                .aws
+                .iter()
+                .filter(|x| matches!(x, crate::plan::AwsResource::AccessGrant(_)))
+                .count()
+        };
+        assert!(grants(today()) > 0);
+        assert_eq!(grants(after), 0);
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod access;
 pub mod admission;
 pub mod consumers;
 pub mod freshness;
+pub mod inputs;
 
 use std::collections::BTreeMap;
 
@@ -28,6 +29,10 @@ pub struct Facts<'a> {
     pub namespace_labels: Option<&'a BTreeMap<String, String>>,
     /// The day grant expiry and deprecation notice periods are measured against.
     pub today: jiff::civil::Date,
+    /// Whether the other products' statuses are observations (the operator's caches, a diff
+    /// against a cluster). Only then do missing or unready producers hold the pipelines that
+    /// read them; files on disk carry no status.
+    pub observed: bool,
 }
 
 impl Facts<'_> {
@@ -36,6 +41,7 @@ impl Facts<'_> {
         Facts {
             namespace_labels: None,
             today,
+            observed: false,
         }
     }
 }
@@ -173,7 +179,7 @@ fn evaluate_with(
     if !breaking.is_empty() {
         return Err(Refusal::new("BreakingChange", breaking));
     }
-    let mut planned = plan::plan(product, template, world).map_err(|e| {
+    let mut planned = plan::plan_on(product, template, world, Some(facts.today)).map_err(|e| {
         Refusal::new(
             "GovernanceViolation",
             vec![Violation::new(
@@ -206,6 +212,23 @@ fn evaluate_with(
         AwsResource::AccessGrant(g) => expired(g.spec.expires.as_deref(), facts.today).is_none(),
         _ => true,
     });
+    // Pipelines wait for their inputs: a held pipeline's CronJob is suspended.
+    planned.inputs = inputs::observe(product, world, facts.observed, facts.today);
+    planned.gated = inputs::gated(product, &planned.inputs);
+    let held: Vec<String> = planned
+        .gated
+        .iter()
+        .map(|g| plan::kubernetes::cron_job_name(&planned.names, &g.pipeline))
+        .collect();
+    for object in &mut planned.kubernetes {
+        if let plan::KubeObject::CronJob(c) = object {
+            if held.contains(c.metadata.name.as_ref().unwrap_or(&String::new())) {
+                if let Some(spec) = c.spec.as_mut() {
+                    spec.suspend = Some(true);
+                }
+            }
+        }
+    }
     Ok(planned)
 }
 
@@ -290,6 +313,76 @@ mod tests {
             assert_eq!(all[r], evaluate(p, &world, &facts), "{r}");
         }
         assert!(all.values().any(|r| r.is_err()), "the twin collides");
+    }
+
+    fn suspended(plan: &Plan) -> Vec<(String, Option<bool>, Option<i64>)> {
+        plan.kubernetes
+            .iter()
+            .filter_map(|o| match o {
+                plan::KubeObject::CronJob(c) => {
+                    let spec = c.spec.as_ref()?;
+                    Some((
+                        c.metadata.name.clone()?,
+                        spec.suspend,
+                        spec.starting_deadline_seconds,
+                    ))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_pipeline_waits_for_its_inputs_only_where_they_are_observed() {
+        use crate::api::{DataProductStatus, Freshness, Phase, PublishedOutput};
+        let mut world = examples();
+        let metrics = ProductRef::parse("messaging/metrics").unwrap();
+        let product = world.products[&metrics].clone();
+        let today: jiff::civil::Date = "2026-12-01".parse().unwrap();
+        // Offline: nothing observed, nothing waits, and every CronJob has its catch-up bound.
+        let plan = evaluate(&product, &world, &Facts::offline(today)).unwrap();
+        assert!(plan.gated.is_empty());
+        assert!(suspended(&plan)
+            .iter()
+            .all(|(_, s, d)| s.is_none() && d.is_some()));
+        // Observed: producers without a status hold the pipeline that reads them.
+        let facts = Facts {
+            observed: true,
+            ..Facts::offline(today)
+        };
+        let plan = evaluate(&product, &world, &facts).unwrap();
+        assert_eq!(plan.inputs.len(), 2);
+        assert_eq!(plan.gated.len(), 1, "{:?}", plan.gated);
+        assert_eq!(plan.gated[0].reason, inputs::INPUT_NOT_READY);
+        let held = suspended(&plan);
+        assert_eq!(held.len(), 1);
+        assert_eq!(held[0].1, Some(true));
+        // Both producers Ready, one Stale: InputStale; both Fresh: it runs.
+        for (freshness, waits) in [(Freshness::Stale, true), (Freshness::Fresh, false)] {
+            for (name, output) in [("conversations", "conversations"), ("events", "events")] {
+                let r = ProductRef::parse(&format!("messaging/{name}")).unwrap();
+                let p = world.products.get_mut(&r).unwrap();
+                p.status = Some(DataProductStatus {
+                    phase: Some(Phase::Ready),
+                    outputs: vec![PublishedOutput {
+                        name: output.into(),
+                        freshness: Some(if name == "events" {
+                            freshness
+                        } else {
+                            Freshness::Fresh
+                        }),
+                        ..PublishedOutput::default()
+                    }],
+                    ..DataProductStatus::default()
+                });
+            }
+            let plan = evaluate(&product, &world, &facts).unwrap();
+            assert_eq!(!plan.gated.is_empty(), waits, "{freshness:?}");
+            if waits {
+                assert_eq!(plan.gated[0].reason, inputs::INPUT_STALE);
+            }
+            assert_eq!(suspended(&plan)[0].1, waits.then_some(true));
+        }
     }
 
     #[test]

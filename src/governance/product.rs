@@ -635,7 +635,14 @@ fn check_inputs(product: &DataProduct, world: &World, v: &mut Vec<Violation>) {
                         format!("input port {output} is declared twice; pipelines' reads could not tell the inputs apart"),
                     ));
                 }
-                if let Some(producer) = world.products.get(&r) {
+                // An output removed after the sunset its consumers were told about is retired,
+                // not a mistake of the consumer: its pipelines wait (InputRetired) instead.
+                let told = product.status.as_ref().is_some_and(|s| {
+                    s.inputs.iter().any(|i| {
+                        i.product == r.to_string() && i.output == output && i.deprecation.is_some()
+                    })
+                });
+                if let Some(producer) = world.products.get(&r).filter(|_| !told) {
                     if !producer.spec.outputs.iter().any(|o| o.name == output) {
                         let have: Vec<&str> = producer
                             .spec

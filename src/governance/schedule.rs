@@ -82,6 +82,48 @@ const DESCRIPTORS: [&str; 7] = [
 const DESCRIPTOR_LIST: &str = "@yearly, @annually, @monthly, @weekly, @daily, @midnight, \
                                @hourly or @every <duration> (e.g. @every 1h30m)";
 
+/// An upper bound, in seconds, on the time between two runs of a valid schedule: the CronJob's
+/// `startingDeadlineSeconds`. With it, a CronJob resumed after a pause starts the one most
+/// recent missed run at once (it is always within this bound) and replays nothing older.
+/// `None` for a schedule that does not check.
+pub fn longest_gap_seconds(s: &str) -> Option<i64> {
+    check_schedule(s).ok()?;
+    const HOUR: i64 = 3600;
+    const DAY: i64 = 24 * HOUR;
+    if let Some(d) = s.strip_prefix("@every ") {
+        let (_, nanos) = parse_go_duration(d).ok()?;
+        return Some(((nanos / 1_000_000_000) as i64).max(1));
+    }
+    let descriptor = match s.to_ascii_lowercase().as_str() {
+        "@hourly" => Some(HOUR),
+        "@daily" | "@midnight" => Some(DAY),
+        "@weekly" => Some(7 * DAY),
+        "@monthly" => Some(31 * DAY),
+        "@yearly" | "@annually" => Some(366 * DAY),
+        _ => None,
+    };
+    if descriptor.is_some() {
+        return descriptor;
+    }
+    let f: Vec<&str> = s.split_whitespace().collect();
+    let any = |x: &str| x == "*" || x == "?";
+    let every = |x: &str| x.strip_prefix("*/").and_then(|n| n.parse::<i64>().ok());
+    Some(match (f[1], f[2], f[3], f[4]) {
+        // Some minute of every hour (or of every n-th hour).
+        (h, dom, mon, dow) if any(h) && any(dom) && any(mon) && any(dow) => HOUR,
+        (h, dom, mon, dow) if every(h).is_some() && any(dom) && any(mon) && any(dow) => {
+            every(h).unwrap_or(24).clamp(1, 24) * HOUR
+        }
+        // Some time of every day.
+        (_, dom, mon, dow) if any(dom) && any(mon) && any(dow) => DAY,
+        // Some days of every week.
+        (_, dom, mon, _) if any(dom) && any(mon) => 7 * DAY,
+        // Some days of every month; a day such as the 31st skips the months without it.
+        (_, _, mon, _) if any(mon) => 62 * DAY,
+        _ => 366 * DAY,
+    })
+}
+
 /// Checks a CronJob schedule; Err carries a user-facing message saying what to change.
 pub fn check_schedule(s: &str) -> Result<(), String> {
     if s.trim().is_empty() {
@@ -485,6 +527,26 @@ fn truncate(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_longest_gap_bounds_the_time_between_runs() {
+        let h = 3600;
+        for (schedule, gap) in [
+            ("*/5 * * * *", h),
+            ("15 * * * *", h),
+            ("0 */6 * * *", 6 * h),
+            ("0 3 * * *", 24 * h),
+            ("0 3,15 * * *", 24 * h),
+            ("0 3 * * MON-FRI", 7 * 24 * h),
+            ("0 3 1 * *", 62 * 24 * h),
+            ("0 3 1 1 *", 366 * 24 * h),
+            ("@daily", 24 * h),
+            ("@every 90m", 5400),
+        ] {
+            assert_eq!(longest_gap_seconds(schedule), Some(gap), "{schedule}");
+        }
+        assert_eq!(longest_gap_seconds("not a schedule"), None);
+    }
+
     use super::*;
 
     #[test]

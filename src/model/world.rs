@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use super::Names;
-use crate::api::{DataProduct, DataProductAccess, DataProductTemplate, ProductRef, Visibility};
+use crate::api::{
+    DataProduct, DataProductAccess, DataProductTemplate, Deprecation, ProductRef, Visibility,
+};
 
 /// Everything the planner may look at besides the product itself: other products (for lineage
 /// and grants), templates, and access requests. The operator fills it from its caches;
@@ -70,6 +72,29 @@ pub fn granted_outputs(
     out.sort();
     out.dedup();
     out
+}
+
+/// The deprecation that applies to an output: its own, else its product's.
+pub fn deprecation_of<'a>(product: &'a DataProduct, output: &str) -> Option<&'a Deprecation> {
+    product
+        .spec
+        .outputs
+        .iter()
+        .find(|o| o.name == output)
+        .and_then(|o| o.deprecation.as_ref())
+        .or(product.spec.deprecation.as_ref())
+}
+
+/// The sunset of an output, when it has passed on `today`: the output is retired, so nobody is
+/// granted it any more and the pipelines that read it wait. The sunset day itself still counts.
+pub fn retired(
+    product: &DataProduct,
+    output: &str,
+    today: jiff::civil::Date,
+) -> Option<jiff::civil::Date> {
+    deprecation_of(product, output)
+        .and_then(|d| d.sunset.parse::<jiff::civil::Date>().ok())
+        .filter(|sunset| *sunset < today)
 }
 
 /// Outputs that may be granted to a consumer. Private layers belong to the owning domain, so

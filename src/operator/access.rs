@@ -6,7 +6,7 @@ use std::sync::Arc;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
-use kube::ResourceExt;
+use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 use super::apply::MANAGER;
@@ -73,8 +73,32 @@ pub async fn reconcile(
             ctx.now(),
         ),
         granted_tables: decision.tables,
+        deprecations: decision.deprecations,
     };
     if current.as_ref() != Some(&next) {
+        let told: Vec<String> = next
+            .deprecations
+            .iter()
+            .filter(|d| !previous.deprecations.contains(d))
+            .map(|d| {
+                let replacement = d
+                    .replaced_by
+                    .as_deref()
+                    .map(|r| format!("; move to {r}"))
+                    .unwrap_or_default();
+                if d.retired {
+                    format!(
+                        "{} output {} was retired after its sunset on {}; its grant is removed{replacement}",
+                        access.spec.product, d.output, d.sunset
+                    )
+                } else {
+                    format!(
+                        "{} output {} is deprecated: it goes away after {}{replacement}",
+                        access.spec.product, d.output, d.sunset
+                    )
+                }
+            })
+            .collect();
         let api: Api<DataProductAccess> =
             Api::namespaced(ctx.client.clone(), &access.namespace().unwrap_or_default());
         let patch = json!({"apiVersion": API_VERSION, "kind": "DataProductAccess", "status": next});
@@ -87,8 +111,26 @@ pub async fn reconcile(
         .map_err(super::reconcile::Error::Status)?;
         ctx.metrics.write("status");
         ctx.access_written.record(&key, cached_version, next);
+        for note in told {
+            publish(&ctx, &access, &note).await;
+        }
     }
     Ok(Action::requeue(ctx.settings.resync))
+}
+
+/// The consumer is told in its own namespace; best effort, as every event.
+async fn publish(ctx: &Context, access: &DataProductAccess, note: &str) {
+    let event = kube::runtime::events::Event {
+        type_: kube::runtime::events::EventType::Warning,
+        reason: "InputDeprecated".to_string(),
+        note: Some(note.chars().take(1000).collect()),
+        action: "Reconcile".to_string(),
+        secondary: None,
+    };
+    match ctx.recorder.publish(&event, &access.object_ref(&())).await {
+        Ok(()) => ctx.metrics.write("event"),
+        Err(e) => tracing::warn!(error = %e, "could not record event"),
+    }
 }
 
 pub fn error_policy(

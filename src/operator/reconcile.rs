@@ -138,6 +138,7 @@ pub(super) fn evaluate(product: &DataProduct, ctx: &Context) -> Result<Plan, Ref
     let facts = Facts {
         namespace_labels: Some(&labels),
         today: ctx.today(),
+        observed: true,
     };
     evaluate::evaluate(product, &world_for(product, ctx), &facts)
 }
@@ -305,7 +306,7 @@ async fn show_progress(
     }
     let progress = CloudOutcome::provisioning(&build.previous.conditions);
     let next = build.provisioned(plan, checks, &progress, outcome);
-    build.write(next, None).await
+    build.write(next, None).await.map(|_| ())
 }
 
 /// The final status, and what comes next: a retryable AWS failure backs off, otherwise the
@@ -318,6 +319,7 @@ async fn finish(
     outcome: &apply::ApplyOutcome,
 ) -> Result<Action, Error> {
     let next = build.provisioned(plan, checks, cloud, outcome);
+    let told = input_events(build.previous, &next);
     let event = (next.phase == Some(Phase::Ready)).then(|| {
         (
             EventType::Normal,
@@ -330,7 +332,11 @@ async fn finish(
             ),
         )
     });
-    build.write(next, event).await?;
+    if build.write(next, event).await? {
+        for (type_, reason, note) in told {
+            publish(build.ctx, build.product, type_, reason, &note).await;
+        }
+    }
     if cloud.transient {
         return Err(Error::Cloud(CloudError::ensure(cloud)));
     }
@@ -412,19 +418,32 @@ impl StatusBuilder<'_> {
         let mut checks = kubernetes.to_vec();
         checks.push(cloud.storage.clone());
         checks.push(cloud.catalog.clone());
+        let held = if plan.gated.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {} suspended until their inputs are ready",
+                plan.gated
+                    .iter()
+                    .map(|g| g.pipeline.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
         checks.push(Check::new(
             status::PIPELINES_READY,
             Some(true),
             "Scheduled",
             format!(
-                "{} pipeline(s) scheduled as CronJobs",
+                "{} pipeline(s) scheduled as CronJobs{held}",
                 product.spec.pipelines.len()
             ),
         ));
         checks.push(cloud.access.clone());
         let ready = status::ready(&checks);
         let phase = status::phase(true, &ready, false);
-        let all = Self::all(phase, ready, checks);
+        let mut all = Self::all(phase, ready, checks);
+        all.push(inputs_ready(plan));
 
         let aws_ready = ctx.aws.is_some();
         let tables: Vec<String> = names.tables.iter().map(|(_, t)| t.clone()).collect();
@@ -460,34 +479,37 @@ impl StatusBuilder<'_> {
             ),
             inventory: outcome.inventory.clone(),
             consumers: self.consumers(),
+            inputs: plan.inputs.clone(),
         }
     }
 
+    /// Whether it was written.
     async fn write(
         &self,
         next: DataProductStatus,
         event: Option<(EventType, &str, String)>,
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
         write_status(self.product, self.ctx, self.previous, next, event).await
     }
 }
 
 /// Writes the status when it changed (server-side apply on the status subresource, so fields we
-/// stop setting disappear), and publishes `event` when the phase or reason changed.
+/// stop setting disappear), and publishes `event` when the phase or reason changed. Says
+/// whether it wrote.
 pub(super) async fn write_status(
     product: &DataProduct,
     ctx: &Context,
     previous: &DataProductStatus,
     next: DataProductStatus,
     event: Option<(EventType, &str, String)>,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     let key = key_of(product);
     ctx.metrics.set_phase(&key, next.phase);
     let version = product.metadata.resource_version.clone();
     if !status::changed(product.status.as_ref(), &next)
         || ctx.written.already(&key, version.as_deref(), &next)
     {
-        return Ok(());
+        return Ok(false);
     }
     let transition = previous.phase != next.phase || ready_reason(previous) != ready_reason(&next);
     let api: Api<DataProduct> =
@@ -505,7 +527,104 @@ pub(super) async fn write_status(
     if let (true, Some((type_, reason, note))) = (transition, event) {
         publish(ctx, product, type_, reason, &note).await;
     }
-    Ok(())
+    Ok(true)
+}
+
+/// `InputsReady`: True when no pipeline waits, False with the reason of the first held pipeline
+/// and every held pipeline named. Reported besides `Ready`, not in it.
+fn inputs_ready(plan: &Plan) -> Check {
+    match plan.gated.first() {
+        None if plan.inputs.is_empty() => Check::new(
+            status::INPUTS_READY,
+            Some(true),
+            "NoInputs",
+            "the product reads no other product",
+        ),
+        None => Check::new(
+            status::INPUTS_READY,
+            Some(true),
+            "InputsReady",
+            format!(
+                "every input from another product is ready: {}",
+                plan.inputs
+                    .iter()
+                    .map(|i| format!("{} {}", i.product, i.output))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        Some(first) => Check::new(
+            status::INPUTS_READY,
+            Some(false),
+            first.reason,
+            plan.gated
+                .iter()
+                .map(|g| g.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+    }
+}
+
+/// What consumers are told when their inputs change: a Warning when a pipeline starts to wait
+/// or a producer announces a deprecation, a Normal event when the pipelines resume. Computed
+/// from the status before and after, so each is said once.
+fn input_events(
+    previous: &DataProductStatus,
+    next: &DataProductStatus,
+) -> Vec<(EventType, &'static str, String)> {
+    let mut events = Vec::new();
+    for i in &next.inputs {
+        let Some(d) = &i.deprecation else { continue };
+        let before = previous
+            .inputs
+            .iter()
+            .find(|b| b.product == i.product && b.output == i.output)
+            .and_then(|b| b.deprecation.as_ref());
+        if before != Some(d) {
+            let replacement = d
+                .replaced_by
+                .as_deref()
+                .map(|r| format!("; move to {r}"))
+                .unwrap_or_default();
+            let why = d
+                .reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default();
+            events.push((
+                EventType::Warning,
+                "InputDeprecated",
+                format!(
+                    "{} output {} is deprecated{why}: it goes away after {}{replacement}",
+                    i.product, i.output, d.sunset
+                ),
+            ));
+        }
+    }
+    let condition = |s: &DataProductStatus| {
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == status::INPUTS_READY)
+            .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+    };
+    match (condition(previous), condition(next)) {
+        (before, Some((s, reason, message)))
+            if s == "False"
+                && before.as_ref().map(|b| (&b.1, &b.2)) != Some((&reason, &message)) =>
+        {
+            events.push((EventType::Warning, "InputsNotReady", message));
+        }
+        (Some((b, _, _)), Some((s, _, message))) if b == "False" && s == "True" => {
+            events.push((
+                EventType::Normal,
+                "InputsReady",
+                format!("pipelines resume: {message}"),
+            ));
+        }
+        _ => {}
+    }
+    events
 }
 
 /// Conditions the reconcile does not compute (the freshness observation's `Fresh`) stay as

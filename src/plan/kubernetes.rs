@@ -533,6 +533,11 @@ fn cron_job(
             schedule: pipeline.schedule.clone(),
             time_zone: pipeline.time_zone.clone(),
             suspend: pipeline.suspend.then_some(true),
+            // A pipeline held by its inputs (or paused) starts at most one missed run, the most
+            // recent, when it resumes; older ones are not replayed.
+            starting_deadline_seconds: crate::governance::schedule::longest_gap_seconds(
+                &pipeline.schedule,
+            ),
             concurrency_policy: Some(defaults.concurrency_policy.as_str().to_string()),
             successful_jobs_history_limit: Some(defaults.successful_jobs_history_limit),
             failed_jobs_history_limit: Some(defaults.failed_jobs_history_limit),
@@ -555,7 +560,6 @@ fn cron_job(
                     ..JobSpec::default()
                 }),
             },
-            ..CronJobSpec::default()
         }),
         ..CronJob::default()
     }

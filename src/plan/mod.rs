@@ -14,6 +14,7 @@ pub use aws::AwsResource;
 pub use kubernetes::KubeObject;
 
 use crate::api::{DataProduct, DataProductAccess, DataProductTemplate, ProductRef, Visibility};
+use crate::model::world::retired;
 use crate::model::{grantable_outputs, granted_outputs, public_outputs, request_is_bound};
 use aws::{Grant, Grantee, InputRead};
 
@@ -23,6 +24,21 @@ pub struct Plan {
     pub names: Names,
     pub kubernetes: Vec<KubeObject>,
     pub aws: Vec<AwsResource>,
+    /// The inputs from other products as observed, filled in by the evaluation.
+    pub inputs: Vec<crate::api::InputStatus>,
+    /// The pipelines those inputs hold (their CronJobs are planned suspended).
+    pub gated: Vec<Gated>,
+}
+
+/// A pipeline held because an input it reads is not ready: its CronJob is suspended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gated {
+    pub pipeline: String,
+    /// The reason of the first input that holds it (`InputNotReady`, `InputStale`,
+    /// `InputRetired`).
+    pub reason: &'static str,
+    /// Which inputs hold it and why.
+    pub message: String,
 }
 
 impl Plan {
@@ -50,11 +66,22 @@ pub enum PlanError {
     Template(String),
 }
 
-/// Plans one product.
+/// Plans one product, every output as declared (the cleanup, the load test).
 pub fn plan(
     product: &DataProduct,
     template: &DataProductTemplate,
     world: &World,
+) -> Result<Plan, PlanError> {
+    plan_on(product, template, world, None)
+}
+
+/// Plans one product on `today`: outputs past their sunset are granted to nobody, and inputs
+/// past theirs are not read.
+pub fn plan_on(
+    product: &DataProduct,
+    template: &DataProductTemplate,
+    world: &World,
+    today: Option<jiff::civil::Date>,
 ) -> Result<Plan, PlanError> {
     let names = Names::derive(product, template).map_err(|errors| {
         let first = errors
@@ -70,22 +97,29 @@ pub fn plan(
         }
     })?;
     let me = World::product_ref(product);
-    let reads = input_reads(product, &me, world);
+    let reads = input_reads(product, &me, world, today);
     let env = pipeline_env(product, &names, world);
     let descriptor = descriptor::render(product, template, &names);
     let kubernetes = kubernetes::build(product, template, &names, &env, &descriptor)
         .map_err(PlanError::Template)?;
-    let grants = grants(product, template, &me, world);
+    let grants = grants(product, template, &me, world, today);
     let aws = aws::build(product, template, &names, &grants, &reads);
     Ok(Plan {
         names,
         kubernetes,
         aws,
+        inputs: Vec::new(),
+        gated: Vec::new(),
     })
 }
 
 /// What this product's role may read of its inputs: only outputs the producer granted.
-fn input_reads(product: &DataProduct, me: &ProductRef, world: &World) -> Vec<InputRead> {
+fn input_reads(
+    product: &DataProduct,
+    me: &ProductRef,
+    world: &World,
+    today: Option<jiff::civil::Date>,
+) -> Vec<InputRead> {
     let mut reads = Vec::new();
     for input in &product.spec.inputs {
         let (Some(pref), Some(output)) = (
@@ -107,6 +141,7 @@ fn input_reads(product: &DataProduct, me: &ProductRef, world: &World) -> Vec<Inp
         if !granted_outputs(producer, ptemplate, me)
             .iter()
             .any(|o| o == output)
+            || today.is_some_and(|d| retired(producer, output, d).is_some())
         {
             continue;
         }
@@ -138,6 +173,7 @@ fn grants(
     template: &DataProductTemplate,
     me: &ProductRef,
     world: &World,
+    today: Option<jiff::civil::Date>,
 ) -> Vec<Grant> {
     let public = public_outputs(product, template);
     let me_id = me.to_string();
@@ -163,7 +199,10 @@ fn grants(
         } else {
             c.outputs.clone()
         };
-        outputs.retain(|o| grantable.contains(o));
+        // Retired outputs are granted to nobody: their sunset has passed.
+        outputs.retain(|o| {
+            grantable.contains(o) && today.is_none_or(|d| retired(product, o, d).is_none())
+        });
         if outputs.is_empty() {
             continue;
         }
@@ -205,7 +244,9 @@ fn grants(
             } else {
                 a.spec.outputs.clone()
             };
-            outputs.retain(|o| public.contains(o));
+            outputs.retain(|o| {
+                public.contains(o) && today.is_none_or(|d| retired(product, o, d).is_none())
+            });
             if outputs.is_empty() {
                 continue;
             }
