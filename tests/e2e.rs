@@ -354,6 +354,17 @@ async fn readiness_and_the_access_flow() {
     support::scenarios::readiness_and_access_flow(&cluster, &suffix()).await;
 }
 
+/// A stale producer holds its consumer's pipeline (suspended, then resumed when it recovers),
+/// and a deprecation reaches the consumer product and an approved access request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_producer_gates_its_consumer_and_deprecations_are_told() {
+    let Some(cluster) = cluster().await else {
+        return;
+    };
+    support::scenarios::inputs_gate_and_deprecations_reach_consumers(&cluster, &suffix(), None)
+        .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreadable_product_stops_nothing() {
     let Some(cluster) = cluster().await else {

@@ -287,3 +287,14 @@ async fn freshness_is_published_once_and_then_holds_still() {
     assert_eq!(status_writes, 1);
     operator.stop().await;
 }
+
+/// Pipelines wait for their inputs through the real wiring: a consumer's CronJob is suspended
+/// when its producer's output turns Stale and resumed when it recovers, with one write each;
+/// then a deprecation reaches the consumer product and an approved access request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_producer_holds_its_consumers_pipeline_and_deprecations_reach_consumers() {
+    let server = FakeApiServer::start().await;
+    let cluster = cluster(&server).await;
+    scenarios::inputs_gate_and_deprecations_reach_consumers(&cluster, "w6", Some(server.state()))
+        .await;
+}

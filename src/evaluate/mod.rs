@@ -344,7 +344,7 @@ mod tests {
         assert!(plan.gated.is_empty());
         assert!(suspended(&plan)
             .iter()
-            .all(|(_, s, d)| s.is_none() && d.is_some()));
+            .all(|(_, s, d)| *s == Some(false) && d.is_some()));
         // Observed: producers without a status hold the pipeline that reads them.
         let facts = Facts {
             observed: true,
@@ -381,7 +381,7 @@ mod tests {
             if waits {
                 assert_eq!(plan.gated[0].reason, inputs::INPUT_STALE);
             }
-            assert_eq!(suspended(&plan)[0].1, waits.then_some(true));
+            assert_eq!(suspended(&plan)[0].1, Some(waits));
         }
     }
 

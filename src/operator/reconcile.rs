@@ -540,6 +540,19 @@ fn inputs_ready(plan: &Plan) -> Check {
             "NoInputs",
             "the product reads no other product",
         ),
+        None if plan.inputs.iter().any(|i| !i.ready) => Check::new(
+            status::INPUTS_READY,
+            Some(true),
+            "NotWaiting",
+            format!(
+                "no pipeline waits (waitForInputs: false, or none reads them), although not ready: {}",
+                plan.inputs
+                    .iter()
+                    .filter_map(|i| i.message.as_deref())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        ),
         None => Check::new(
             status::INPUTS_READY,
             Some(true),

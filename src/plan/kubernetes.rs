@@ -532,7 +532,9 @@ fn cron_job(
         spec: Some(CronJobSpec {
             schedule: pipeline.schedule.clone(),
             time_zone: pipeline.time_zone.clone(),
-            suspend: pipeline.suspend.then_some(true),
+            // Always set, so resuming is a change the apply sees (a field left out would
+            // still look in sync with a suspended live CronJob).
+            suspend: Some(pipeline.suspend),
             // A pipeline held by its inputs (or paused) starts at most one missed run, the most
             // recent, when it resumes; older ones are not replayed.
             starting_deadline_seconds: crate::governance::schedule::longest_gap_seconds(

@@ -580,3 +580,377 @@ pub async fn unreadable_product(
         .delete(&template.name_any(), &DeleteParams::default())
         .await;
 }
+
+/// The CronJobs of a product's provisioned namespace, with their `spec.suspend`.
+async fn cron_jobs(client: &Client, namespace: &str) -> Vec<(String, bool, Option<i64>)> {
+    use k8s_openapi::api::batch::v1::CronJob;
+    Api::<CronJob>::namespaced(client.clone(), namespace)
+        .list(&Default::default())
+        .await
+        .map(|l| {
+            l.items
+                .into_iter()
+                .map(|c| {
+                    let spec = c.spec.clone().unwrap_or_default();
+                    (
+                        c.name_any(),
+                        spec.suspend == Some(true),
+                        spec.starting_deadline_seconds,
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Events with `reason` about the object `name` in `namespace`.
+async fn events(client: &Client, namespace: &str, name: &str, reason: &str) -> Vec<String> {
+    use k8s_openapi::api::events::v1::Event;
+    Api::<Event>::namespaced(client.clone(), namespace)
+        .list(&Default::default())
+        .await
+        .map(|l| {
+            l.items
+                .into_iter()
+                .filter(|e| {
+                    e.reason.as_deref() == Some(reason)
+                        && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
+                })
+                .map(|e| e.note.unwrap_or_default())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Writes to the CronJobs of `namespace` since the fake last cleared its requests.
+fn cron_writes(fake: &super::apiserver::ApiState, namespace: &str) -> Vec<String> {
+    fake.requests()
+        .into_iter()
+        .filter(|r| {
+            r.method != "GET"
+                && r.path
+                    .contains(&format!("/namespaces/{namespace}/cronjobs"))
+        })
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}
+
+/// A consumer's pipeline waits for its producer: when the producer's output turns Stale the
+/// consumer's CronJob is suspended (`InputsReady` False, `InputStale`, a Warning Event), and
+/// when the producer recovers it is resumed (a Normal Event). With the fake API server, each
+/// flip is exactly one write. Then the producer announces a deprecation: the consumer product
+/// and a granted (or, without AWS, approved) access request are told in their own namespaces.
+pub async fn inputs_gate_and_deprecations_reach_consumers(
+    cluster: &Cluster,
+    suffix: &str,
+    fake: Option<&super::apiserver::ApiState>,
+) {
+    use dataproduct_operator::api::{ExternalInput, Freshness, Input, Slo};
+    let client = &cluster.client;
+    let t = cluster.timeout;
+    let (template, mut producer) = fixtures(suffix);
+    let ns = producer.namespace().unwrap();
+    let access_ns = format!("{ns}c");
+    // The producer reads only an external source, so nothing holds its own pipeline.
+    producer.spec.inputs.retain(|i| i.external.is_some());
+    producer.spec.pipelines[0].reads = vec!["messaging-kafka-topic".into()];
+    producer.spec.slo = Some(Slo {
+        freshness: Some("1h".into()),
+    });
+    // The consumer, in the same domain: one output built from the producer's.
+    let mut consumer = producer.clone();
+    consumer.metadata.name = Some("reader".into());
+    consumer.spec.inputs = vec![
+        Input {
+            product: Some(format!("{ns}/conversations")),
+            output: Some("conversations".into()),
+            external: None,
+        },
+        Input {
+            external: Some(ExternalInput {
+                name: "fx-rates".into(),
+                description: "Daily exchange rates from the treasury system".into(),
+            }),
+            ..Input::default()
+        },
+    ];
+    consumer.spec.outputs.truncate(1);
+    let out = &mut consumer.spec.outputs[0];
+    out.name = "summary".into();
+    for e in &mut out.examples {
+        e.sql = e.sql.replace("conversations", "summary");
+    }
+    consumer.spec.pipelines.truncate(1);
+    let p = &mut consumer.spec.pipelines[0];
+    p.name = "build-summary".into();
+    p.reads = vec!["conversations".into(), "fx-rates".into()];
+    p.writes = vec!["summary".into()];
+    consumer.spec.slo = None;
+
+    install_crds(cluster).await;
+    domain_namespace(client, &ns, &producer.spec.domain).await;
+    domain_namespace(client, &access_ns, &format!("{}c", producer.spec.domain)).await;
+    let templates: Api<DataProductTemplate> = Api::all(client.clone());
+    templates
+        .create(&PostParams::default(), &template)
+        .await
+        .unwrap();
+    let products: Api<DataProduct> = Api::namespaced(client.clone(), &ns);
+    let operator = Operator::start_settings(
+        cluster,
+        Settings {
+            resync: Duration::from_secs(30),
+            aws_resync: Duration::from_secs(60),
+            namespaces: vec![ns.clone(), access_ns.clone()],
+            freshness_interval: Duration::from_secs(1),
+        },
+    )
+    .await;
+    products
+        .create(&PostParams::default(), &producer)
+        .await
+        .unwrap();
+    products
+        .create(&PostParams::default(), &consumer)
+        .await
+        .unwrap();
+    for name in ["conversations", "reader"] {
+        eventually(t, &format!("{name} Ready"), || async {
+            phase(&products, name).await == Some((Phase::Ready, true))
+        })
+        .await;
+    }
+    let inputs_ready = |want: &'static str| {
+        let products = products.clone();
+        async move {
+            products
+                .get("reader")
+                .await
+                .ok()
+                .and_then(|p| condition(&p, "InputsReady"))
+                .is_some_and(|(s, r, _)| format!("{s} {r}") == want)
+        }
+    };
+    eventually(t, "reader's inputs ready", || {
+        inputs_ready("True InputsReady")
+    })
+    .await;
+    let reader_ns = products
+        .get("reader")
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .namespace
+        .unwrap();
+    let crons = cron_jobs(client, &reader_ns).await;
+    assert_eq!(crons.len(), 1, "{crons:?}");
+    assert!(!crons[0].1, "runs while its input is ready: {crons:?}");
+    assert_eq!(
+        crons[0].2,
+        Some(86400),
+        "one catch-up run at most: {crons:?}"
+    );
+
+    // The producer's output turns Stale: its SLO shrinks below its age (it has never run).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    if let Some(f) = fake {
+        f.clear_requests();
+    }
+    products
+        .patch(
+            "conversations",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"slo": {"freshness": "1s"}}})),
+        )
+        .await
+        .unwrap();
+    eventually(t, "the reader's pipeline is held", || async {
+        inputs_ready("False InputStale").await
+            && cron_jobs(client, &reader_ns).await.iter().all(|c| c.1)
+    })
+    .await;
+    let reader = products.get("reader").await.unwrap();
+    let status = reader.status.clone().unwrap();
+    assert_eq!(
+        status.phase,
+        Some(Phase::Ready),
+        "held on purpose, still Ready"
+    );
+    let input = &status.inputs[0];
+    assert_eq!(input.product, format!("{ns}/conversations"));
+    assert_eq!(
+        (input.ready, input.reason.as_deref()),
+        (false, Some("InputStale"))
+    );
+    assert_eq!(input.freshness, Some(Freshness::Stale));
+    assert_eq!(input.phase, Some(Phase::Ready));
+    let (_, _, message) = condition(&reader, "InputsReady").unwrap();
+    assert!(message.contains("build-summary"), "{message}");
+    eventually(t, "a Warning about the held pipeline", || async {
+        !events(client, &ns, "reader", "InputsNotReady")
+            .await
+            .is_empty()
+    })
+    .await;
+    if let Some(f) = fake {
+        // Let any late reconcile land, then count: the suspend was one write.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let writes = cron_writes(f, &reader_ns);
+        assert_eq!(writes.len(), 1, "{writes:#?}");
+        f.clear_requests();
+    }
+
+    // The producer recovers: its writer ran just now, and the SLO is a day again.
+    let producer_ns = products
+        .get("conversations")
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .namespace
+        .unwrap();
+    let now = jiff::Timestamp::now().to_string();
+    for (name, _, _) in cron_jobs(client, &producer_ns).await {
+        Api::<k8s_openapi::api::batch::v1::CronJob>::namespaced(client.clone(), &producer_ns)
+            .patch_status(
+                &name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": {"lastSuccessfulTime": now}})),
+            )
+            .await
+            .unwrap();
+    }
+    products
+        .patch(
+            "conversations",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"slo": {"freshness": "26h"}}})),
+        )
+        .await
+        .unwrap();
+    eventually(t, "the reader's pipeline resumes", || async {
+        inputs_ready("True InputsReady").await
+            && cron_jobs(client, &reader_ns).await.iter().all(|c| !c.1)
+    })
+    .await;
+    eventually(t, "a Normal event says it resumed", || async {
+        !events(client, &ns, "reader", "InputsReady")
+            .await
+            .is_empty()
+    })
+    .await;
+    if let Some(f) = fake {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let writes = cron_writes(f, &reader_ns);
+        assert_eq!(writes.len(), 1, "{writes:#?}");
+    }
+
+    // An access request for the producer's output, approved.
+    let accesses: Api<DataProductAccess> = Api::namespaced(client.clone(), &access_ns);
+    let analysts = "arn:aws:iam::000000000000:role/e2e-deprecation-analysts";
+    accesses
+        .create(
+            &PostParams::default(),
+            &request(
+                "analysts",
+                &access_ns,
+                &format!("{ns}/conversations"),
+                analysts,
+            ),
+        )
+        .await
+        .unwrap();
+    products
+        .patch(
+            "conversations",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"access": {"consumers": [
+                {"principal": analysts, "outputs": ["conversations"]}
+            ]}}})),
+        )
+        .await
+        .unwrap();
+    let granted = if cluster.aws {
+        AccessPhase::Granted
+    } else {
+        AccessPhase::Approved
+    };
+    eventually(t, "request approved", || async {
+        access_phase(&accesses, "analysts").await == Some(granted)
+    })
+    .await;
+
+    // The producer deprecates its output: every consumer is told.
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+        .to_string();
+    // A merge patch replaces the whole list, so the outputs go in whole.
+    let mut spec = products.get("conversations").await.unwrap().spec;
+    spec.outputs[0].deprecation = Some(dataproduct_operator::api::Deprecation {
+        announced: today,
+        sunset: "2099-12-31".into(),
+        replaced_by: Some("conversations_v2".into()),
+        reason: Some("end-to-end deprecation".into()),
+    });
+    products
+        .patch(
+            "conversations",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"outputs": spec.outputs}})),
+        )
+        .await
+        .unwrap();
+    eventually(t, "the consumer product sees the deprecation", || async {
+        products
+            .get("reader")
+            .await
+            .ok()
+            .and_then(|p| p.status)
+            .and_then(|s| s.inputs.first().cloned())
+            .and_then(|i| i.deprecation)
+            .is_some_and(|d| {
+                d.sunset == "2099-12-31" && d.replaced_by.as_deref() == Some("conversations_v2")
+            })
+    })
+    .await;
+    eventually(t, "the consumer product is warned", || async {
+        events(client, &ns, "reader", "InputDeprecated")
+            .await
+            .iter()
+            .any(|n| n.contains("2099-12-31") && n.contains("conversations_v2"))
+    })
+    .await;
+    eventually(t, "the access request sees the deprecation", || async {
+        accesses
+            .get("analysts")
+            .await
+            .ok()
+            .and_then(|a| a.status)
+            .is_some_and(|s| {
+                s.deprecations.len() == 1
+                    && s.deprecations[0].sunset == "2099-12-31"
+                    && !s.deprecations[0].retired
+            })
+    })
+    .await;
+    eventually(
+        t,
+        "the access request is warned in its namespace",
+        || async {
+            !events(client, &access_ns, "analysts", "InputDeprecated")
+                .await
+                .is_empty()
+        },
+    )
+    .await;
+    // A deprecation holds nothing before its sunset.
+    assert!(inputs_ready("True InputsReady").await);
+
+    let _ = accesses.delete("analysts", &DeleteParams::default()).await;
+    operator_cleanup(cluster, operator, &products, &[&ns, &access_ns]).await;
+    let _ = templates
+        .delete(&template.name_any(), &DeleteParams::default())
+        .await;
+}
