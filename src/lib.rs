@@ -3,6 +3,9 @@
 //! The path every product takes: resolve → validate → plan → apply → status. This crate holds the
 //! pure steps (validate and plan) that `dpctl plan` and the operator share.
 
+// The catalogue's OpenAPI document is one serde_json::json! literal, deeper than the default.
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod aws;
 pub mod catalogue;

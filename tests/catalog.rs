@@ -750,3 +750,76 @@ async fn cluster_mode_leaves_out_an_unreadable_product() {
     );
     watch.abort();
 }
+
+/// Consumers see a producer's deprecation on the inputs they read, in the JSON descriptor and
+/// on the product page, and (in cluster mode) whether their pipelines wait for the input.
+#[tokio::test]
+async fn consumers_see_deprecations_and_waiting_inputs() {
+    use dataproduct_operator::api::{DataProductStatus, Deprecation, InputStatus};
+    let mut world = examples();
+    let conversations = ProductRef::parse("messaging/conversations").expect("ref");
+    world
+        .products
+        .get_mut(&conversations)
+        .expect("producer")
+        .spec
+        .outputs[0]
+        .deprecation = Some(Deprecation {
+        announced: "2026-10-01".into(),
+        sunset: "2027-03-31".into(),
+        replaced_by: Some("conversations_v2".into()),
+        reason: Some("rebuilt on the new event model".into()),
+    });
+    let metrics = ProductRef::parse("messaging/metrics").expect("ref");
+    world.products.get_mut(&metrics).expect("consumer").status = Some(DataProductStatus {
+        inputs: vec![InputStatus {
+            product: "messaging/events".into(),
+            output: "events".into(),
+            ready: false,
+            reason: Some("InputStale".into()),
+            message: Some("messaging/events output events is stale (never updated)".into()),
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    let addr = start(world).await;
+    let r = get(addr, "/api/v1/products/messaging/metrics").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let p = r.json();
+    let inputs = p["inputs"].as_array().expect("inputs");
+    let input = |output: &str| {
+        inputs
+            .iter()
+            .find(|i| i["output"] == output)
+            .unwrap_or_else(|| panic!("input {output}: {inputs:?}"))
+    };
+    let deprecated = input("conversations");
+    assert_eq!(deprecated["deprecation"]["sunset"], "2027-03-31");
+    assert_eq!(deprecated["deprecation"]["replacedBy"], "conversations_v2");
+    let stale = input("events");
+    assert_eq!(stale["ready"], false);
+    assert!(
+        stale["waiting"]
+            .as_str()
+            .expect("waiting")
+            .starts_with("InputStale: "),
+        "{stale}"
+    );
+    let page = get(addr, "/products/messaging/metrics").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body
+            .contains("goes away after 2027-03-31; move to conversations_v2"),
+        "the page shows the deprecation"
+    );
+    assert!(
+        page.body.contains("Pipelines wait"),
+        "the page shows the wait"
+    );
+    // The API says what the fields mean.
+    let api = get(addr, "/openapi.json").await.json();
+    let schema = &api["components"]["schemas"]["Input"]["properties"];
+    for field in ["deprecation", "ready", "waiting"] {
+        assert!(schema.get(field).is_some(), "{field} documented");
+    }
+}

@@ -365,6 +365,15 @@ async fn a_stale_producer_gates_its_consumer_and_deprecations_are_told() {
         .await;
 }
 
+/// OpenLineage events from a real Job reach a local HTTP collector.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lineage_events_from_a_real_job_reach_a_collector() {
+    let Some(cluster) = cluster().await else {
+        return;
+    };
+    support::scenarios::lineage_from_a_real_job(&cluster, &suffix()).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreadable_product_stops_nothing() {
     let Some(cluster) = cluster().await else {

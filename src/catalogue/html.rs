@@ -570,7 +570,7 @@ pub fn product(index: &Index, p: &ProductEntry) -> String {
     if p.inputs.is_empty() {
         b.push_str("<p>None.</p>");
     } else {
-        b.push_str(r#"<table><thead><tr><th scope="col">Source</th><th scope="col">Kind</th><th scope="col">Description</th><th scope="col">Granted</th></tr></thead><tbody>"#);
+        b.push_str(r#"<table><thead><tr><th scope="col">Source</th><th scope="col">Kind</th><th scope="col">Description</th><th scope="col">Granted</th><th scope="col">State</th></tr></thead><tbody>"#);
         for i in &p.inputs {
             let source = match (&i.external, &i.product) {
                 (Some(e), _) => format!("<code>{}</code>", esc(e)),
@@ -591,9 +591,36 @@ pub fn product(index: &Index, p: &ProductEntry) -> String {
             } else {
                 badge("pending", "not granted")
             };
+            let mut state = String::new();
+            if let Some(d) = &i.deprecation {
+                let replacement = d
+                    .replaced_by
+                    .as_deref()
+                    .map(|r| format!("; move to {}", esc(r)))
+                    .unwrap_or_default();
+                let _ = write!(
+                    state,
+                    "{} goes away after {}{replacement}",
+                    badge("deprecated", "Deprecated"),
+                    esc(&d.sunset)
+                );
+            }
+            match (i.ready, &i.waiting) {
+                (Some(false), Some(w)) => {
+                    if !state.is_empty() {
+                        state.push_str("<br>");
+                    }
+                    let _ = write!(state, "{} {}", badge("stale", "Pipelines wait"), esc(w));
+                }
+                (Some(true), _) if state.is_empty() => state = badge("ready", "Ready"),
+                _ => {}
+            }
+            if state.is_empty() {
+                state = "—".to_string();
+            }
             let _ = write!(
                 b,
-                "<tr><td>{source}</td><td>{}</td><td>{}</td><td>{granted}</td></tr>",
+                "<tr><td>{source}</td><td>{}</td><td>{}</td><td>{granted}</td><td>{state}</td></tr>",
                 esc(&i.kind),
                 esc(&i.description)
             );

@@ -196,6 +196,14 @@ pub struct InputEntry {
     pub known: bool,
     /// Whether the producer grants the output to this product (from the evaluation).
     pub granted: bool,
+    /// The producer's deprecation of the output (or of its whole product): what consumers
+    /// are told, with the sunset and the replacement.
+    pub deprecation: Option<crate::api::DeprecationNotice>,
+    /// Whether the pipelines reading the input may run, as the operator last decided
+    /// (`status.inputs[]`); `None` in file mode.
+    pub ready: Option<bool>,
+    /// Why not (`InputNotReady`, `InputStale`, `InputRetired`) and what was seen.
+    pub waiting: Option<String>,
 }
 
 /// A consumer approved by the producer, with what the plan grants it.
@@ -697,6 +705,9 @@ fn entry(
                     description: ext.description.trim().to_string(),
                     known: false,
                     granted: false,
+                    deprecation: None,
+                    ready: None,
+                    waiting: None,
                 };
             }
             let pref = i.product.as_deref().and_then(ProductRef::parse);
@@ -710,6 +721,22 @@ fn entry(
                 })
                 .map(|o| o.description.trim().to_string())
                 .unwrap_or_default();
+            let observed = p.status.as_ref().and_then(|st| {
+                st.inputs.iter().find(|s| {
+                    Some(s.product.as_str()) == i.product.as_deref()
+                        && Some(s.output.as_str()) == i.output.as_deref()
+                })
+            });
+            // From the producer when it is catalogued, else as the operator last told it.
+            let deprecation = producer
+                .zip(i.output.as_deref())
+                .and_then(|(pp, o)| crate::model::world::deprecation_of(pp, o))
+                .map(|d| crate::api::DeprecationNotice {
+                    sunset: d.sunset.clone(),
+                    replaced_by: d.replaced_by.clone(),
+                    reason: d.reason.clone(),
+                })
+                .or_else(|| observed.and_then(|s| s.deprecation.clone()));
             let granted = match (producer, pref.as_ref()) {
                 // Reading one's own product needs no grant.
                 (Some(_), Some(pr)) if pr == r => true,
@@ -731,6 +758,15 @@ fn entry(
                 description,
                 known: producer.is_some(),
                 granted,
+                deprecation,
+                ready: observed.map(|s| s.ready),
+                waiting: observed.filter(|s| !s.ready).map(|s| {
+                    format!(
+                        "{}: {}",
+                        s.reason.as_deref().unwrap_or_default(),
+                        s.message.as_deref().unwrap_or_default()
+                    )
+                }),
             }
         })
         .collect();

@@ -267,6 +267,31 @@ pub fn openapi() -> Value {
     let column = json!({"type": "object", "properties": {
         "name": {"type": "string"}, "type": {"type": "string"}, "description": {"type": "string"},
         "example": {"type": "string"}, "pii": {"type": "boolean"}}});
+    let output = json!({"type": "object", "properties": {
+                "name": {"type": "string"}, "urn": {"type": "string"}, "layer": {"type": "string"},
+                "public": {"type": "boolean"}, "description": {"type": "string"},
+                "granularity": {"type": ["string", "null"]}, "format": {"type": "string"},
+                "version": {"type": "integer"},
+                "schema": {"type": "array", "items": {"$ref": "#/components/schemas/Column"}},
+                "partitionKeys": {"type": "array", "items": {"$ref": "#/components/schemas/Column"}},
+                "examples": {"type": "array", "items": {"type": "object", "properties": {"title": {"type": "string"}, "sql": {"type": "string"}}}},
+                "deprecation": {"type": ["object", "null"]},
+                "sql": {"oneOf": [{"$ref": "#/components/schemas/SqlEndpoint"}, {"type": "null"}]},
+                "freshness": {"enum": ["Fresh", "Stale", "Unknown"], "description": "As the operator last observed it (status.outputs[]); Unknown in file mode"},
+                "lastUpdated": {"type": ["string", "null"], "format": "date-time"},
+                "freshnessSource": {"type": ["string", "null"], "description": "The signal that decided lastUpdated: CronJob, S3Object or GluePartition"}}});
+    // Outputs and inputs apart: one json! of the whole document would nest too deep.
+    let input = json!({"type": "object", "properties": {
+                "kind": {"enum": ["product", "external"]},
+                "product": {"type": ["string", "null"]}, "output": {"type": ["string", "null"]},
+                "urn": {"type": ["string", "null"]}, "external": {"type": ["string", "null"]},
+                "description": {"type": "string"},
+                "known": {"type": "boolean", "description": "The producer is in the catalogue"},
+                "granted": {"type": "boolean", "description": "The producer grants the output to this product"},
+                "deprecation": {"type": ["object", "null"], "description": "The producer's deprecation of the output: sunset (YYYY-MM-DD), replacedBy, reason",
+                    "properties": {"sunset": {"type": "string"}, "replacedBy": {"type": ["string", "null"]}, "reason": {"type": ["string", "null"]}}},
+                "ready": {"type": ["boolean", "null"], "description": "Whether pipelines reading it may run, as the operator last decided (status.inputs[]); null in file mode"},
+                "waiting": {"type": ["string", "null"], "description": "Why they wait: InputNotReady, InputStale or InputRetired, and what was seen"}}});
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -337,19 +362,8 @@ pub fn openapi() -> Value {
                 "database": {"type": "string"}, "table": {"type": "string"},
                 "qualifiedName": {"type": "string", "description": "database.table"},
                 "example": {"type": "string"}}},
-            "Output": {"type": "object", "properties": {
-                "name": {"type": "string"}, "urn": {"type": "string"}, "layer": {"type": "string"},
-                "public": {"type": "boolean"}, "description": {"type": "string"},
-                "granularity": {"type": ["string", "null"]}, "format": {"type": "string"},
-                "version": {"type": "integer"},
-                "schema": {"type": "array", "items": {"$ref": "#/components/schemas/Column"}},
-                "partitionKeys": {"type": "array", "items": {"$ref": "#/components/schemas/Column"}},
-                "examples": {"type": "array", "items": {"type": "object", "properties": {"title": {"type": "string"}, "sql": {"type": "string"}}}},
-                "deprecation": {"type": ["object", "null"]},
-                "sql": {"oneOf": [{"$ref": "#/components/schemas/SqlEndpoint"}, {"type": "null"}]},
-                "freshness": {"enum": ["Fresh", "Stale", "Unknown"], "description": "As the operator last observed it (status.outputs[]); Unknown in file mode"},
-                "lastUpdated": {"type": ["string", "null"], "format": "date-time"},
-                "freshnessSource": {"type": ["string", "null"], "description": "The signal that decided lastUpdated: CronJob, S3Object or GluePartition"}}},
+            "Output": output,
+            "Input": input,
             "Product": {"type": "object", "properties": {
                 "namespace": {"type": "string"}, "name": {"type": "string"}, "urn": {"type": "string"},
                 "domain": {"type": "string"}, "class": {"type": "string"}, "template": {"type": "string"},
@@ -361,7 +375,7 @@ pub fn openapi() -> Value {
                 "freshnessSlo": {"type": ["string", "null"]}, "visibility": {"type": "string"},
                 "database": {"type": ["string", "null"]}, "provisionedNamespace": {"type": ["string", "null"]},
                 "outputs": {"type": "array", "items": {"$ref": "#/components/schemas/Output"}},
-                "inputs": {"type": "array", "items": {"type": "object"}},
+                "inputs": {"type": "array", "items": {"$ref": "#/components/schemas/Input"}},
                 "consumers": {"type": "array", "items": {"type": "object"}},
                 "accessRequests": {"type": "array", "items": {"type": "object", "description": "DataProductAccess addressed to the product, with phase (null in file mode)"}},
                 "deprecation": {"type": ["object", "null"]},

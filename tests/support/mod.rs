@@ -4,6 +4,7 @@
 
 pub mod apiserver;
 pub mod catalogue;
+pub mod collector;
 pub mod fake_api;
 pub mod moto;
 pub mod plans;

@@ -954,3 +954,113 @@ pub async fn inputs_gate_and_deprecations_reach_consumers(
         .delete(&template.name_any(), &DeleteParams::default())
         .await;
 }
+
+/// Lineage from a real Job: a Job made from a product's CronJob (as `kubectl create job
+/// --from=cronjob/…` makes one) that cannot start its image and hits its deadline becomes
+/// START, then FAIL, at a local collector, with the Job's UID as the runId. Needs a cluster
+/// with a Job controller, so it runs in tests/e2e.rs only; tests/openlineage.rs covers the
+/// same path against the fake API server.
+pub async fn lineage_from_a_real_job(cluster: &Cluster, suffix: &str) {
+    use k8s_openapi::api::batch::v1::{CronJob, Job};
+    let client = &cluster.client;
+    let t = cluster.timeout;
+    let (template, mut product) = fixtures(suffix);
+    let ns = product.namespace().unwrap();
+    product.spec.inputs.retain(|i| i.external.is_some());
+    product.spec.pipelines[0].reads = vec!["messaging-kafka-topic".into()];
+    install_crds(cluster).await;
+    domain_namespace(client, &ns, &product.spec.domain).await;
+    let templates: Api<DataProductTemplate> = Api::all(client.clone());
+    templates
+        .create(&PostParams::default(), &template)
+        .await
+        .unwrap();
+    let products: Api<DataProduct> = Api::namespaced(client.clone(), &ns);
+    products
+        .create(&PostParams::default(), &product)
+        .await
+        .unwrap();
+    let (url, seen, _) = super::collector::collector(0).await;
+    let operator = Operator::start_with_lineage(
+        cluster,
+        vec![ns.clone()],
+        LineageConfig {
+            url: url.parse().unwrap(),
+            token: None,
+        },
+    )
+    .await;
+    eventually(t, "Ready", || async {
+        phase(&products, "conversations").await == Some((Phase::Ready, true))
+    })
+    .await;
+    let job_ns = products
+        .get("conversations")
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .namespace
+        .unwrap();
+    let cron = Api::<CronJob>::namespaced(client.clone(), &job_ns)
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    let mut job_template = cron.spec.unwrap().job_template;
+    let mut spec = job_template.spec.take().unwrap();
+    // The image cannot be pulled here: the deadline fails the Job quickly.
+    spec.active_deadline_seconds = Some(5);
+    spec.backoff_limit = Some(0);
+    let job = Job {
+        metadata: ObjectMeta {
+            name: Some(format!("lineage-{suffix}")),
+            namespace: Some(job_ns.clone()),
+            labels: job_template.metadata.and_then(|m| m.labels),
+            ..ObjectMeta::default()
+        },
+        spec: Some(spec),
+        ..Job::default()
+    };
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &job_ns);
+    let uid = jobs
+        .create(&PostParams::default(), &job)
+        .await
+        .unwrap()
+        .uid()
+        .unwrap();
+    eventually(t, "START then FAIL of the Job at the collector", || async {
+        let kinds: Vec<String> = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, e)| e["run"]["runId"] == uid.as_str())
+            .map(|(_, e)| e["eventType"].as_str().unwrap_or_default().to_string())
+            .collect();
+        kinds == ["START", "FAIL"]
+    })
+    .await;
+    let events: Vec<serde_json::Value> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, e)| e.clone())
+        .collect();
+    let domain = &product.spec.domain;
+    for e in events.iter().filter(|e| e["run"]["runId"] == uid.as_str()) {
+        assert_eq!(e["job"]["namespace"], ns.as_str());
+        assert_eq!(e["job"]["name"], "conversations.build-conversations");
+        assert_eq!(
+            e["outputs"][0]["name"],
+            format!("table/acme_{domain}_conversations/conversations")
+        );
+    }
+    let _ = jobs
+        .delete(&job.name_any(), &DeleteParams::background())
+        .await;
+    operator_cleanup(cluster, operator, &products, &[&ns]).await;
+    let _ = templates
+        .delete(&template.name_any(), &DeleteParams::default())
+        .await;
+}
