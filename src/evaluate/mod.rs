@@ -386,6 +386,46 @@ mod tests {
     }
 
     #[test]
+    fn a_retired_input_leaves_the_consumers_role_and_holds_its_pipeline() {
+        let mut world = examples();
+        let orders = ProductRef::parse("orders/orders").unwrap();
+        let shipments = ProductRef::parse("logistics/shipments").unwrap();
+        let output = world.products.get_mut(&orders).unwrap();
+        let v2 = output
+            .spec
+            .outputs
+            .iter_mut()
+            .find(|o| o.name == "orders_v2")
+            .unwrap();
+        v2.deprecation = Some(crate::api::Deprecation {
+            announced: "2026-01-05".into(),
+            sunset: "2026-11-30".into(),
+            replaced_by: Some("orders_v3".into()),
+            reason: None,
+        });
+        let policy = |day: &str| {
+            let facts = Facts::offline(day.parse().unwrap());
+            let plan = evaluate(&world.products[&shipments], &world, &facts).unwrap();
+            let role = plan
+                .aws
+                .iter()
+                .find_map(|r| match r {
+                    AwsResource::IamRole(d) => Some(d.spec.policy.to_string()),
+                    _ => None,
+                })
+                .unwrap();
+            (role, plan.gated)
+        };
+        let (before, held) = policy("2026-11-30");
+        assert!(before.contains("orders_v2"), "read while live: {before}");
+        assert!(held.is_empty());
+        let (after, held) = policy("2026-12-01");
+        assert!(!after.contains("orders_v2"), "not read once retired: {after}");
+        assert_eq!(held.len(), 1);
+        assert_eq!(held[0].reason, inputs::INPUT_RETIRED);
+    }
+
+    #[test]
     fn expiry_is_inclusive_of_its_day() {
         let day = |s: &str| s.parse::<jiff::civil::Date>().unwrap();
         assert_eq!(expired(Some("2026-12-01"), day("2026-12-01")), None);
