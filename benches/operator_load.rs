@@ -102,7 +102,23 @@ fn main() {
                 idle as f64 / 1024.0,
                 now as f64 / 1024.0
             );
-            println!("fake API server requests by kind: {:?}\n", server.counts());
+            println!("fake API server requests by kind: {:?}", server.counts());
+            // With DPO_LAST_WRITES set: the operator's last writes, oldest first (the load
+            // test's own deletes of its namespaces left out), to find what a quiet period saw.
+            if std::env::var("DPO_LAST_WRITES").is_ok() {
+                let writes: Vec<String> = server
+                    .requests()
+                    .into_iter()
+                    .filter(|r| {
+                        !matches!(r.method.as_str(), "GET" | "DELETE") && !r.path.contains("/leases")
+                    })
+                    .map(|r| format!("{} {}", r.method, r.path))
+                    .collect();
+                for w in &writes[writes.len().saturating_sub(12)..] {
+                    println!("  {w}");
+                }
+            }
+            println!();
         });
     }
 }

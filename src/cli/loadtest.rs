@@ -230,7 +230,18 @@ async fn load_test(args: &LoadTestArgs) -> Result<String, String> {
         }
     }
     pump.abort();
-    let writes_after = writes(&args.metrics_url).await?;
+    // The last products' Events go out just after their status shows Ready: the burst ends
+    // when the operator's write count holds still for a second (at most ten), and only then
+    // does the quiet period start.
+    let mut writes_after = writes(&args.metrics_url).await?;
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = writes(&args.metrics_url).await?;
+        if now == writes_after {
+            break;
+        }
+        writes_after = now;
+    }
     tokio::time::sleep(args.quiet).await;
     let writes_quiet = writes(&args.metrics_url).await? - writes_after;
     let peak = scrape(

@@ -420,7 +420,10 @@ mod tests {
         assert!(before.contains("orders_v2"), "read while live: {before}");
         assert!(held.is_empty());
         let (after, held) = policy("2026-12-01");
-        assert!(!after.contains("orders_v2"), "not read once retired: {after}");
+        assert!(
+            !after.contains("orders_v2"),
+            "not read once retired: {after}"
+        );
         assert_eq!(held.len(), 1);
         assert_eq!(held[0].reason, inputs::INPUT_RETIRED);
     }

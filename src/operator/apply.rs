@@ -113,13 +113,14 @@ pub async fn apply(
             object: key.to_string(),
             source,
         };
-        // Read before writing, except when the cache says an object we applied before is gone
-        // (drift). Without that record the object may exist unlabelled — invisible to our
-        // label-filtered caches — and must be checked for ownership, not overwritten.
-        let known_gone = matches!(cached, Some(None)) && ctx.applied.knows(&key);
+        // Read before writing: the object may exist unlabelled (invisible to our
+        // label-filtered caches) and must be checked for ownership, not overwritten; and a
+        // cache that says an object we applied is gone may only lag behind its watch (under a
+        // burst the namespace watch trails the products'), so it is read, not re-applied
+        // blindly. Only a namespace this apply has just created is known to hold nothing.
         let in_fresh_namespace =
             key.namespace.is_some() && key.namespace == fresh_namespace && cached.is_some();
-        if !known_gone && !in_fresh_namespace {
+        if !in_fresh_namespace {
             let live = api.get_opt(&key.name).await.map_err(kube_err)?;
             if live.is_none() && key.kind == "Namespace" {
                 fresh_namespace = Some(key.name.clone());

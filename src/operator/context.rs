@@ -192,14 +192,6 @@ impl Applied {
         }
     }
 
-    /// Whether this operator process applied the object before.
-    pub fn knows(&self, key: &InventoryEntry) -> bool {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(&digest(key))
-    }
-
     pub fn forget(&self, key: &InventoryEntry) {
         self.0
             .lock()

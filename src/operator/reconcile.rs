@@ -320,12 +320,17 @@ async fn finish(
 ) -> Result<Action, Error> {
     let next = build.provisioned(plan, checks, cloud, outcome);
     let told = input_events(build.previous, &next);
+    let waiting = plan
+        .gated
+        .iter()
+        .map(|g| format!("; {}", g.message))
+        .collect::<String>();
     let event = (next.phase == Some(Phase::Ready)).then(|| {
         (
             EventType::Normal,
             "Provisioned",
             format!(
-                "namespace {}, {} Kubernetes objects and {} AWS resources are in place",
+                "namespace {}, {} Kubernetes objects and {} AWS resources are in place{waiting}",
                 plan.names.namespace,
                 plan.kubernetes.len(),
                 plan.aws.len()
@@ -622,9 +627,10 @@ fn input_events(
             .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
     };
     match (condition(previous), condition(next)) {
-        (before, Some((s, reason, message)))
-            if s == "False"
-                && before.as_ref().map(|b| (&b.1, &b.2)) != Some((&reason, &message)) =>
+        // A new product's first status says it in its Provisioned event instead (one Event
+        // per product created, not two).
+        (Some(before), Some((s, reason, message)))
+            if s == "False" && (&before.1, &before.2) != (&reason, &message) =>
         {
             events.push((EventType::Warning, "InputsNotReady", message));
         }
