@@ -52,6 +52,8 @@ fn main() {
     };
     let dpctl = std::env::var("DPCTL").unwrap_or_else(|_| "target/release/dpctl".to_string());
     let quiet = std::env::var("DPO_QUIET").unwrap_or_else(|_| "35s".to_string());
+    // 30 s by default, so the quiet period covers one resync; DPO_RESYNC to measure others.
+    let resync = std::env::var("DPO_RESYNC").unwrap_or_else(|_| "30s".to_string());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -67,7 +69,7 @@ fn main() {
             server.write_kubeconfig(&kubeconfig);
             let port = free_port();
             let mut operator = Command::new(&dpctl)
-                .args(["run", "--leader-election", "false", "--resync-interval", "30s"])
+                .args(["run", "--leader-election", "false", "--resync-interval", &resync])
                 .arg("--kubeconfig")
                 .arg(&kubeconfig)
                 .args(["--listen", &format!("127.0.0.1:{port}")])
