@@ -442,6 +442,27 @@ pub struct DeprecationNotice {
     pub reason: Option<String>,
 }
 
+impl From<&Deprecation> for DeprecationNotice {
+    /// What consumers are told of a producer's deprecation.
+    fn from(d: &Deprecation) -> Self {
+        DeprecationNotice {
+            sunset: d.sunset.clone(),
+            replaced_by: d.replaced_by.clone(),
+            reason: d.reason.clone(),
+        }
+    }
+}
+
+impl DeprecationNotice {
+    /// `; move to X` when a replacement is named, for messages; empty otherwise.
+    pub fn move_to(&self) -> String {
+        self.replaced_by
+            .as_deref()
+            .map(|r| format!("; move to {r}"))
+            .unwrap_or_default()
+    }
+}
+
 /// One active consumer of a product: a reader that would break if the product went away.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema)]
 #[serde(rename_all = "camelCase")]

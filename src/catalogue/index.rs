@@ -731,11 +731,7 @@ fn entry(
             let deprecation = producer
                 .zip(i.output.as_deref())
                 .and_then(|(pp, o)| crate::model::world::deprecation_of(pp, o))
-                .map(|d| crate::api::DeprecationNotice {
-                    sunset: d.sunset.clone(),
-                    replaced_by: d.replaced_by.clone(),
-                    reason: d.reason.clone(),
-                })
+                .map(crate::api::DeprecationNotice::from)
                 .or_else(|| observed.and_then(|s| s.deprecation.clone()));
             let granted = match (producer, pref.as_ref()) {
                 // Reading one's own product needs no grant.

@@ -280,7 +280,8 @@ pub fn openapi() -> Value {
                 "freshness": {"enum": ["Fresh", "Stale", "Unknown"], "description": "As the operator last observed it (status.outputs[]); Unknown in file mode"},
                 "lastUpdated": {"type": ["string", "null"], "format": "date-time"},
                 "freshnessSource": {"type": ["string", "null"], "description": "The signal that decided lastUpdated: CronJob, S3Object or GluePartition"}}});
-    // Outputs and inputs apart: one json! of the whole document would nest too deep.
+    // Outputs and inputs are built apart to keep the document readable; even so it needs the
+    // raised recursion_limit in lib.rs.
     let input = json!({"type": "object", "properties": {
                 "kind": {"enum": ["product", "external"]},
                 "product": {"type": ["string", "null"]}, "output": {"type": ["string", "null"]},

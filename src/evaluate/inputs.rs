@@ -6,7 +6,7 @@
 use crate::api::{
     DataProduct, DeprecationNotice, Freshness, InputStatus, Phase, ProductRef, PublishedOutput,
 };
-use crate::model::world::{deprecation_of, retired};
+use crate::model::world::deprecation_of;
 use crate::model::World;
 
 /// The producer does not exist, has no status yet, or is not Ready.
@@ -93,35 +93,29 @@ fn input(
     let declared = producer.spec.outputs.iter().any(|o| o.name == output);
     s.deprecation = deprecation_of(producer, &output)
         .filter(|_| declared)
-        .map(|d| DeprecationNotice {
-            sunset: d.sunset.clone(),
-            replaced_by: d.replaced_by.clone(),
-            reason: d.reason.clone(),
-        })
+        .map(DeprecationNotice::from)
         // A removed output keeps the notice its consumers were given.
         .or_else(|| before.and_then(|b| b.deprecation.clone()));
-    let past = |d: &DeprecationNotice| {
-        d.sunset
-            .parse::<jiff::civil::Date>()
-            .is_ok_and(|sunset| sunset < today)
-    };
-    let move_to = replacement(&s.deprecation);
-    if let Some(sunset) = retired(producer, &output, today).filter(|_| declared) {
+    // Past its sunset: retired, whether the producer still declares it or has removed it.
+    let retired = s
+        .deprecation
+        .as_ref()
+        .filter(|d| {
+            d.sunset
+                .parse::<jiff::civil::Date>()
+                .is_ok_and(|sunset| sunset < today)
+        })
+        .map(|d| (d.sunset.clone(), d.move_to()));
+    if let Some((sunset, move_to)) = retired {
+        let what = if declared {
+            format!("output {output} was retired")
+        } else {
+            format!("removed output {output}")
+        };
         held(
             &mut s,
             INPUT_RETIRED,
-            format!("{pref} output {output} was retired after its sunset on {sunset}{move_to}"),
-        );
-    } else if !declared && s.deprecation.as_ref().is_some_and(past) {
-        let sunset = s
-            .deprecation
-            .as_ref()
-            .map(|d| d.sunset.clone())
-            .unwrap_or_default();
-        held(
-            &mut s,
-            INPUT_RETIRED,
-            format!("{pref} removed output {output} after its sunset on {sunset}{move_to}"),
+            format!("{pref} {what} after its sunset on {sunset}{move_to}"),
         );
     } else if !observed {
         // Offline: phases and freshness are not known, so nothing else holds a pipeline.
@@ -150,13 +144,6 @@ fn input(
         );
     }
     s
-}
-
-fn replacement(d: &Option<DeprecationNotice>) -> String {
-    d.as_ref()
-        .and_then(|d| d.replaced_by.as_deref())
-        .map(|r| format!("; move to {r}"))
-        .unwrap_or_default()
 }
 
 /// The pipelines held by `inputs`: those that wait for inputs and read one that is not ready.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
-use kube::{Resource, ResourceExt};
+use kube::ResourceExt;
 use serde_json::json;
 
 use super::apply::MANAGER;
@@ -111,26 +111,19 @@ pub async fn reconcile(
         .map_err(super::reconcile::Error::Status)?;
         ctx.metrics.write("status");
         ctx.access_written.record(&key, cached_version, next);
+        // The consumer is told in its own namespace.
         for note in told {
-            publish(&ctx, &access, &note).await;
+            super::reconcile::publish(
+                &ctx,
+                &*access,
+                kube::runtime::events::EventType::Warning,
+                "InputDeprecated",
+                &note,
+            )
+            .await;
         }
     }
     Ok(Action::requeue(ctx.settings.resync))
-}
-
-/// The consumer is told in its own namespace; best effort, as every event.
-async fn publish(ctx: &Context, access: &DataProductAccess, note: &str) {
-    let event = kube::runtime::events::Event {
-        type_: kube::runtime::events::EventType::Warning,
-        reason: "InputDeprecated".to_string(),
-        note: Some(note.chars().take(1000).collect()),
-        action: "Reconcile".to_string(),
-        secondary: None,
-    };
-    match ctx.recorder.publish(&event, &access.object_ref(&())).await {
-        Ok(()) => ctx.metrics.write("event"),
-        Err(e) => tracing::warn!(error = %e, "could not record event"),
-    }
 }
 
 pub fn error_policy(

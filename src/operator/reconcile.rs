@@ -600,11 +600,7 @@ fn input_events(
             .find(|b| b.product == i.product && b.output == i.output)
             .and_then(|b| b.deprecation.as_ref());
         if before != Some(d) {
-            let replacement = d
-                .replaced_by
-                .as_deref()
-                .map(|r| format!("; move to {r}"))
-                .unwrap_or_default();
+            let replacement = d.move_to();
             let why = d
                 .reason
                 .as_deref()
@@ -668,10 +664,11 @@ fn ready_reason(s: &DataProductStatus) -> Option<&str> {
         .map(|c| c.reason.as_str())
 }
 
-/// Events are best effort: a failure to record one is logged, never fails the reconcile.
-pub(super) async fn publish(
+/// Events are best effort: a failure to record one is logged, never fails the reconcile. The
+/// event is about `object` (a product, or an access request) and lands in its namespace.
+pub(super) async fn publish<K: Resource<DynamicType = ()>>(
     ctx: &Context,
-    product: &DataProduct,
+    object: &K,
     type_: EventType,
     reason: &str,
     note: &str,
@@ -683,7 +680,7 @@ pub(super) async fn publish(
         action: "Reconcile".to_string(),
         secondary: None,
     };
-    match ctx.recorder.publish(&event, &product.object_ref(&())).await {
+    match ctx.recorder.publish(&event, &object.object_ref(&())).await {
         Ok(()) => ctx.metrics.write("event"),
         Err(e) => warn!(error = %e, reason, "could not record event"),
     }

@@ -622,9 +622,12 @@ async fn events(client: &Client, namespace: &str, name: &str, reason: &str) -> V
         .unwrap_or_default()
 }
 
-/// Writes to the CronJobs of `namespace` since the fake last cleared its requests.
-fn cron_writes(fake: &super::apiserver::ApiState, namespace: &str) -> Vec<String> {
-    fake.requests()
+/// Exactly one write to the CronJobs of `namespace` since the fake last cleared its requests,
+/// after letting any late reconcile land; then clears them for the next count.
+async fn one_cron_write(fake: &super::apiserver::ApiState, namespace: &str) {
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let writes: Vec<String> = fake
+        .requests()
         .into_iter()
         .filter(|r| {
             r.method != "GET"
@@ -632,7 +635,20 @@ fn cron_writes(fake: &super::apiserver::ApiState, namespace: &str) -> Vec<String
                     .contains(&format!("/namespaces/{namespace}/cronjobs"))
         })
         .map(|r| format!("{} {}", r.method, r.path))
-        .collect()
+        .collect();
+    assert_eq!(writes.len(), 1, "{writes:#?}");
+    fake.clear_requests();
+}
+
+/// The namespace the operator provisioned for the product `name` (its `status.namespace`).
+async fn provisioned_namespace(products: &Api<DataProduct>, name: &str) -> String {
+    products
+        .get(name)
+        .await
+        .unwrap()
+        .status
+        .and_then(|s| s.namespace)
+        .unwrap_or_else(|| panic!("{name} has no provisioned namespace yet"))
 }
 
 /// A consumer's pipeline waits for its producer: when the producer's output turns Stale the
@@ -735,14 +751,7 @@ pub async fn inputs_gate_and_deprecations_reach_consumers(
         inputs_ready("True InputsReady")
     })
     .await;
-    let reader_ns = products
-        .get("reader")
-        .await
-        .unwrap()
-        .status
-        .unwrap()
-        .namespace
-        .unwrap();
+    let reader_ns = provisioned_namespace(&products, "reader").await;
     let crons = cron_jobs(client, &reader_ns).await;
     assert_eq!(crons.len(), 1, "{crons:?}");
     assert!(!crons[0].1, "runs while its input is ready: {crons:?}");
@@ -794,22 +803,12 @@ pub async fn inputs_gate_and_deprecations_reach_consumers(
     })
     .await;
     if let Some(f) = fake {
-        // Let any late reconcile land, then count: the suspend was one write.
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        let writes = cron_writes(f, &reader_ns);
-        assert_eq!(writes.len(), 1, "{writes:#?}");
-        f.clear_requests();
+        // The suspend was one write.
+        one_cron_write(f, &reader_ns).await;
     }
 
     // The producer recovers: its writer ran just now, and the SLO is a day again.
-    let producer_ns = products
-        .get("conversations")
-        .await
-        .unwrap()
-        .status
-        .unwrap()
-        .namespace
-        .unwrap();
+    let producer_ns = provisioned_namespace(&products, "conversations").await;
     let now = jiff::Timestamp::now().to_string();
     for (name, _, _) in cron_jobs(client, &producer_ns).await {
         Api::<k8s_openapi::api::batch::v1::CronJob>::namespaced(client.clone(), &producer_ns)
@@ -841,9 +840,7 @@ pub async fn inputs_gate_and_deprecations_reach_consumers(
     })
     .await;
     if let Some(f) = fake {
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        let writes = cron_writes(f, &reader_ns);
-        assert_eq!(writes.len(), 1, "{writes:#?}");
+        one_cron_write(f, &reader_ns).await;
     }
 
     // An access request for the producer's output, approved.
@@ -994,14 +991,7 @@ pub async fn lineage_from_a_real_job(cluster: &Cluster, suffix: &str) {
         phase(&products, "conversations").await == Some((Phase::Ready, true))
     })
     .await;
-    let job_ns = products
-        .get("conversations")
-        .await
-        .unwrap()
-        .status
-        .unwrap()
-        .namespace
-        .unwrap();
+    let job_ns = provisioned_namespace(&products, "conversations").await;
     let cron = Api::<CronJob>::namespaced(client.clone(), &job_ns)
         .list(&Default::default())
         .await
