@@ -17,6 +17,7 @@ use dataproduct_operator::api::{
     labels, DataProduct, DataProductAccess, DataProductStatus, DataProductTemplate,
 };
 use dataproduct_operator::operator::context::{Applied, Context, MetaLookup, Settings, Stores};
+use dataproduct_operator::operator::index::{self, IndexedWriter};
 use dataproduct_operator::operator::reconcile::{reconcile, FINALIZER};
 use dataproduct_operator::operator::telemetry::Metrics;
 use k8s_openapi::api::core::v1::Namespace;
@@ -52,9 +53,9 @@ async fn round(n: usize) -> Round {
     let (client, seen, objects) = (api.client.clone(), api.seen.clone(), api.objects.clone());
     let mut templates = Writer::<DataProductTemplate>::default();
     templates.apply_watcher_event(&watcher::Event::Apply(template));
-    let mut products_w = Writer::<DataProduct>::default();
-    let accesses_w = Writer::<DataProductAccess>::default();
-    let mut namespaces_w = Writer::<PartialObjectMeta<Namespace>>::default();
+    let mut products_w = IndexedWriter::new(index::product_keys);
+    let accesses_w = IndexedWriter::<DataProductAccess>::new(index::access_keys);
+    let mut namespaces_w = IndexedWriter::new(index::owner_keys::<PartialObjectMeta<Namespace>>);
     namespaces_w.apply_watcher_event(&watcher::Event::Apply(PartialObjectMeta {
         types: None,
         metadata: ObjectMeta {
@@ -73,7 +74,7 @@ async fn round(n: usize) -> Round {
     let mut child_writers = BTreeMap::new();
     let mut children: BTreeMap<&'static str, Arc<dyn MetaLookup>> = BTreeMap::new();
     for kind in KINDS {
-        let w = Writer::<PartialObjectMeta<Namespace>>::default();
+        let w = IndexedWriter::new(index::owner_keys::<PartialObjectMeta<Namespace>>);
         children.insert(kind, Arc::new(w.as_reader()));
         child_writers.insert(kind.to_string(), w);
     }

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use dataproduct_operator::operator::index::{self, IndexedWriter};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::core::{ObjectMeta, PartialObjectMeta};
 use kube::runtime::events::{Recorder, Reporter};
@@ -50,17 +51,20 @@ struct Harness {
     /// Writers of caches the tests do not change; kept so the readers stay live.
     _writers: (
         Writer<DataProductTemplate>,
-        Writer<DataProduct>,
-        Writer<dataproduct_operator::api::DataProductAccess>,
+        IndexedWriter<DataProduct>,
+        IndexedWriter<dataproduct_operator::api::DataProductAccess>,
     ),
-    namespaces: Writer<PartialObjectMeta<Namespace>>,
-    children: BTreeMap<&'static str, Writer<PartialObjectMeta<Namespace>>>,
+    namespaces: IndexedWriter<PartialObjectMeta<Namespace>>,
+    children: BTreeMap<&'static str, IndexedWriter<PartialObjectMeta<Namespace>>>,
 }
 
 /// Child caches in tests hold PartialObjectMeta of any kind; the lookup only reads metadata, so
 /// one concrete type serves every kind.
-fn child_store() -> (Writer<PartialObjectMeta<Namespace>>, Arc<dyn MetaLookup>) {
-    let writer: Writer<PartialObjectMeta<Namespace>> = Writer::default();
+fn child_store() -> (
+    IndexedWriter<PartialObjectMeta<Namespace>>,
+    Arc<dyn MetaLookup>,
+) {
+    let writer = IndexedWriter::new(index::owner_keys::<PartialObjectMeta<Namespace>>);
     let reader = writer.as_reader();
     (writer, Arc::new(reader))
 }
@@ -84,9 +88,9 @@ fn harness(template: &DataProductTemplate, behaviour: Behaviour) -> Harness {
     let client = api.client.clone();
     let mut templates = Writer::<DataProductTemplate>::default();
     templates.apply_watcher_event(&watcher::Event::Apply(template.clone()));
-    let products = Writer::<DataProduct>::default();
-    let accesses = Writer::<dataproduct_operator::api::DataProductAccess>::default();
-    let namespaces = Writer::<PartialObjectMeta<Namespace>>::default();
+    let products = IndexedWriter::new(index::product_keys);
+    let accesses = IndexedWriter::new(index::access_keys);
+    let namespaces = IndexedWriter::new(index::owner_keys::<PartialObjectMeta<Namespace>>);
     let mut children_writers = BTreeMap::new();
     let mut children: BTreeMap<&'static str, Arc<dyn MetaLookup>> = BTreeMap::new();
     for kind in KINDS {

@@ -91,12 +91,42 @@ async fn scrape_without(url: &str, metric: &str, skip: Option<&str>) -> Result<f
         .read_to_string(&mut body)
         .await
         .map_err(|e| e.to_string())?;
-    Ok(body
-        .lines()
-        .filter(|l| l.starts_with(metric) && !l.starts_with('#'))
-        .filter(|l| skip.is_none_or(|s| !l.contains(s)))
+    Ok(sum_samples(&body, metric, |l| {
+        skip.is_none_or(|s| !l.contains(s))
+    }))
+}
+
+/// The sum of one metric family's samples in a Prometheus text exposition, over the series
+/// `keep` accepts (it sees the whole sample line, labels included).
+fn sum_samples(text: &str, metric: &str, keep: impl Fn(&str) -> bool) -> f64 {
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(metric)
+                .is_some_and(|rest| rest.starts_with(['{', ' ']))
+        })
+        .filter(|l| keep(l))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum())
+        .sum()
+}
+
+/// 429 answers the API server has given so far, every client counted: the sum of
+/// `apiserver_request_total{code="429"}` on its own /metrics (API Priority and Fairness answers
+/// 429 when a flow's queues are full). An error when the server does not expose it (a fake
+/// server, or no RBAC for the `/metrics` non-resource URL).
+async fn throttled(client: &kube::Client) -> Result<f64, String> {
+    let req = http::Request::get("/metrics")
+        .body(Vec::new())
+        .map_err(|e| e.to_string())?;
+    let text = client
+        .request_text(req)
+        .await
+        .map_err(|e| format!("the API server's /metrics: {e}"))?;
+    if !text.contains("apiserver_request_total") {
+        return Err("the API server's /metrics has no apiserver_request_total".into());
+    }
+    Ok(sum_samples(&text, "apiserver_request_total", |l| {
+        l.contains("code=\"429\"")
+    }))
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -168,6 +198,7 @@ async fn load_test(args: &LoadTestArgs) -> Result<String, String> {
         None
     };
     let writes_before = writes(&args.metrics_url).await?;
+    let throttled_before = throttled(&client).await;
     let api: Api<DataProduct> = Api::namespaced(client.clone(), &args.namespace);
     let mut created: HashMap<String, Instant> = HashMap::new();
     let mut first_status: HashMap<String, Duration> = HashMap::new();
@@ -249,6 +280,10 @@ async fn load_test(args: &LoadTestArgs) -> Result<String, String> {
         "dataproduct_process_peak_resident_memory_bytes",
     )
     .await?;
+    let throttled = match (throttled_before, throttled(&client).await) {
+        (Ok(before), Ok(after)) => format!("{}", after - before),
+        (Err(e), _) | (_, Err(e)) => format!("not measured ({e})"),
+    };
 
     let mut to_ready: Vec<Duration> = ready.values().copied().collect();
     to_ready.sort();
@@ -279,7 +314,7 @@ async fn load_test(args: &LoadTestArgs) -> Result<String, String> {
         })
         .unwrap_or_default();
     Ok(format!(
-        "{baseline}products: {}\ntime to first reconcile (first 10%): p50 {:?}, p99 {:?}\ntime to first reconcile (last 10%): p50 {:?}, p99 {:?}\ntime to Ready: p50 {:?}, p99 {:?}\nwrite requests per product (create to Ready, counted on the operator's client): {:.1}\nwrite requests during {:?} of quiet: {}\noperator peak memory: {:.1} MiB\n",
+        "{baseline}products: {}\ntime to first reconcile (first 10%): p50 {:?}, p99 {:?}\ntime to first reconcile (last 10%): p50 {:?}, p99 {:?}\ntime to Ready: p50 {:?}, p99 {:?}\nwrite requests per product (create to Ready, counted on the operator's client): {:.1}\nwrite requests during {:?} of quiet: {}\n429 answers from the API server (all clients, burst and quiet period): {}\noperator peak memory: {:.1} MiB\n",
         names.len(),
         percentile(&early, 0.5),
         percentile(&early, 0.99),
@@ -290,6 +325,7 @@ async fn load_test(args: &LoadTestArgs) -> Result<String, String> {
         (writes_after - writes_before) / names.len() as f64,
         args.quiet,
         writes_quiet,
+        throttled,
         peak / 1024.0 / 1024.0,
     ))
 }
@@ -356,4 +392,28 @@ async fn baseline(
         let _ = api.delete(&ns, &DeleteParams::default()).await;
     }
     Ok((count, took))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sum_samples;
+
+    #[test]
+    fn samples_are_summed_per_family_and_filter() {
+        let text = "# HELP apiserver_request_total Counter of apiserver requests\n\
+            apiserver_request_total{code=\"200\",verb=\"LIST\"} 41\n\
+            apiserver_request_total{code=\"429\",verb=\"PATCH\"} 2\n\
+            apiserver_request_total{code=\"429\",verb=\"POST\"} 3\n\
+            apiserver_request_total_other{code=\"429\"} 100\n\
+            dataproduct_kube_requests_total{verb=\"GET\"} 7\n\
+            dataproduct_kube_requests_total{verb=\"PATCH\"} 5\n";
+        let throttled = sum_samples(text, "apiserver_request_total", |l| {
+            l.contains("code=\"429\"")
+        });
+        assert_eq!(throttled, 5.0);
+        let writes = sum_samples(text, "dataproduct_kube_requests_total", |l| {
+            !l.contains("verb=\"GET\"")
+        });
+        assert_eq!(writes, 5.0);
+    }
 }

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::ObjectRef;
 use kube::ResourceExt;
 use serde_json::json;
 
@@ -133,16 +132,4 @@ pub fn error_policy(
 ) -> Action {
     ctx.metrics.error(error.metric_label());
     Action::requeue(super::reconcile::backoff(3, fastrand::f64()))
-}
-
-/// Access requests addressed to a producer (a change of the producer re-decides them).
-pub fn requests_for(
-    producer: &str,
-    accesses: &[Arc<DataProductAccess>],
-) -> Vec<ObjectRef<DataProductAccess>> {
-    accesses
-        .iter()
-        .filter(|a| a.spec.product == producer)
-        .map(|a| ObjectRef::from_obj(&**a))
-        .collect()
 }

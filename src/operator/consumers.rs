@@ -2,17 +2,16 @@
 //! ones it reads from now, and the ones whose status still lists it (an input or a request
 //! that was just removed, or the reader itself gone).
 
-use std::sync::Arc;
-
 use kube::runtime::reflector::ObjectRef;
 use kube::ResourceExt;
 
+use super::index::{self, Indexed};
 use crate::api::{ConsumerKind, DataProduct, DataProductAccess, ProductRef};
 
 /// Producers to re-reconcile after a change of the DataProduct `reader`.
 pub fn producers_of_product(
     reader: &DataProduct,
-    products: &[Arc<DataProduct>],
+    products: &Indexed<DataProduct>,
 ) -> Vec<ObjectRef<DataProduct>> {
     let reads = reader
         .spec
@@ -31,7 +30,7 @@ pub fn producers_of_product(
 /// Producers to re-reconcile after a change of the access request `a`.
 pub fn producers_of_access(
     a: &DataProductAccess,
-    products: &[Arc<DataProduct>],
+    products: &Indexed<DataProduct>,
 ) -> Vec<ObjectRef<DataProduct>> {
     affected(
         std::iter::once(a.spec.product.as_str()),
@@ -47,24 +46,13 @@ fn affected<'a>(
     kind: ConsumerKind,
     namespace: &str,
     name: &str,
-    products: &[Arc<DataProduct>],
+    products: &Indexed<DataProduct>,
 ) -> Vec<ObjectRef<DataProduct>> {
     let mut refs: Vec<ObjectRef<DataProduct>> = reads
         .filter_map(ProductRef::parse)
         .map(|r| ObjectRef::new(&r.name).within(&r.namespace))
         .collect();
-    refs.extend(
-        products
-            .iter()
-            .filter(|p| {
-                p.status.as_ref().is_some_and(|s| {
-                    s.consumers
-                        .iter()
-                        .any(|c| c.kind == kind && c.namespace == namespace && c.name == name)
-                })
-            })
-            .map(|p| ObjectRef::from_obj(&**p)),
-    );
+    refs.extend(products.index.get(&index::lists(kind, namespace, name)));
     refs.sort_by_key(|r| (r.namespace.clone(), r.name.clone()));
     refs.dedup();
     refs
@@ -74,6 +62,8 @@ fn affected<'a>(
 mod tests {
     use super::*;
     use crate::api::{ActiveConsumer, DataProductStatus, Input};
+    use crate::operator::index::IndexedWriter;
+    use kube::runtime::watcher;
 
     #[test]
     fn a_reader_triggers_what_it_reads_and_what_still_lists_it() {
@@ -98,7 +88,10 @@ mod tests {
         let mut unrelated = old_producer.clone();
         unrelated.metadata.name = Some("leads".into());
         unrelated.status.as_mut().unwrap().consumers[0].kind = ConsumerKind::Access;
-        let products = vec![Arc::new(old_producer), Arc::new(unrelated)];
+        let mut products = IndexedWriter::new(index::product_keys);
+        products.apply_watcher_event(&watcher::Event::Apply(old_producer));
+        products.apply_watcher_event(&watcher::Event::Apply(unrelated));
+        let products = products.as_reader();
         let refs: Vec<String> = producers_of_product(&reader, &products)
             .iter()
             .map(|r| format!("{}/{}", r.namespace.clone().unwrap_or_default(), r.name))

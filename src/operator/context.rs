@@ -11,9 +11,10 @@ use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, Resource};
 
+use super::index::{self, Indexed};
 use super::telemetry::Metrics;
 use crate::api::InventoryEntry;
-use crate::api::{labels, DataProduct, DataProductAccess, DataProductTemplate, ProductRef};
+use crate::api::{DataProduct, DataProductAccess, DataProductTemplate, ProductRef};
 use crate::model::world::Lookup;
 
 /// Operator settings (from `dpctl run` flags).
@@ -61,7 +62,7 @@ pub trait MetaLookup: Send + Sync {
     fn owned_by(&self, product_namespace: &str, product: &str) -> Vec<(Option<String>, String)>;
 }
 
-impl<K> MetaLookup for Store<PartialObjectMeta<K>>
+impl<K> MetaLookup for Indexed<PartialObjectMeta<K>>
 where
     K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
 {
@@ -70,28 +71,17 @@ where
         if let Some(ns) = namespace {
             r = r.within(ns);
         }
-        Store::get(self, &r).map(|o| MetaSummary {
+        self.store.get(&r).map(|o| MetaSummary {
             resource_version: o.metadata.resource_version.clone(),
             labels: o.metadata.labels.clone().unwrap_or_default(),
         })
     }
 
     fn owned_by(&self, product_namespace: &str, product: &str) -> Vec<(Option<String>, String)> {
-        self.state()
-            .iter()
-            .filter(|o| {
-                let l = o.metadata.labels.as_ref();
-                l.and_then(|l| l.get(labels::PRODUCT)).map(String::as_str) == Some(product)
-                    && l.and_then(|l| l.get(labels::PRODUCT_NAMESPACE))
-                        .map(String::as_str)
-                        == Some(product_namespace)
-            })
-            .map(|o| {
-                (
-                    o.metadata.namespace.clone(),
-                    o.metadata.name.clone().unwrap_or_default(),
-                )
-            })
+        self.index
+            .get(&index::owned_by(&format!("{product_namespace}/{product}")))
+            .into_iter()
+            .map(|r| (r.namespace, r.name))
             .collect()
     }
 }
@@ -99,10 +89,13 @@ where
 /// Caches kept by the watches.
 #[derive(Clone)]
 pub struct Stores {
-    pub products: Store<DataProduct>,
+    /// Found by what they read, who their status lists, and their namespace.
+    pub products: Indexed<DataProduct>,
     pub templates: Store<DataProductTemplate>,
-    pub accesses: Store<DataProductAccess>,
-    pub namespaces: Store<PartialObjectMeta<Namespace>>,
+    /// Found by the product they ask for.
+    pub accesses: Indexed<DataProductAccess>,
+    /// Found by their owner labels.
+    pub namespaces: Indexed<PartialObjectMeta<Namespace>>,
     /// Metadata caches of the child kinds, by kind.
     pub children: BTreeMap<&'static str, Arc<dyn MetaLookup>>,
 }
@@ -117,9 +110,8 @@ impl Lookup for Stores {
     }
     fn requests_for(&self, product: &str) -> Vec<DataProductAccess> {
         self.accesses
-            .state()
+            .find(&index::requests(product))
             .iter()
-            .filter(|a| a.spec.product == product)
             .map(|a| (**a).clone())
             .collect()
     }
@@ -136,6 +128,7 @@ impl Stores {
 
     pub fn namespace_labels(&self, name: &str) -> Option<BTreeMap<String, String>> {
         self.namespaces
+            .store
             .get(&ObjectRef::new(name))
             .map(|n| n.metadata.labels.clone().unwrap_or_default())
     }
@@ -145,6 +138,7 @@ impl Stores {
         if key.kind == "Namespace" {
             return Some(
                 self.namespaces
+                    .store
                     .get(&ObjectRef::new(&key.name))
                     .map(|n| MetaSummary {
                         resource_version: n.metadata.resource_version.clone(),

@@ -6,6 +6,7 @@ pub mod cloud;
 pub mod consumers;
 pub mod context;
 pub mod freshness;
+pub mod index;
 pub mod leader;
 pub mod lineage;
 pub mod permissions;

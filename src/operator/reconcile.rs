@@ -15,6 +15,7 @@ use tracing::{info, info_span, warn, Instrument};
 use super::apply::{self, ApplyError, MANAGER};
 use super::cloud::{CloudError, CloudOutcome, Due};
 use super::context::Context;
+use super::index;
 use super::status::{self, Check};
 use crate::api::{
     CatalogStatus, DataProduct, DataProductStatus, Endpoints, InventoryEntry, Phase, API_VERSION,
@@ -385,10 +386,20 @@ impl StatusBuilder<'_> {
     /// Who reads the product now, from the caches; the admission policy reads it on delete.
     fn consumers(&self) -> Vec<crate::api::ActiveConsumer> {
         let stores = &self.ctx.stores;
+        let me = World::product_ref(self.product);
+        let id = me.to_string();
         evaluate::consumers::active(
-            &World::product_ref(self.product),
-            stores.products.state().iter().map(|p| &**p),
-            stores.accesses.state().iter().map(|a| &**a),
+            &me,
+            stores
+                .products
+                .find(&index::reads(&id))
+                .iter()
+                .map(|p| &**p),
+            stores
+                .accesses
+                .find(&index::requests(&id))
+                .iter()
+                .map(|a| &**a),
         )
     }
 
@@ -792,17 +803,14 @@ async fn cleanup_product(product: &DataProduct, ctx: &Context) -> Result<Action,
 fn owned_namespaces(ctx: &Context, product: &str) -> Vec<crate::api::InventoryEntry> {
     ctx.stores
         .namespaces
-        .state()
-        .iter()
-        .filter(|n| {
-            apply::owner_of(&n.metadata.labels.clone().unwrap_or_default()).as_deref()
-                == Some(product)
-        })
+        .index
+        .get(&index::owned_by(product))
+        .into_iter()
         .map(|n| crate::api::InventoryEntry {
             api_version: "v1".into(),
             kind: "Namespace".into(),
             namespace: None,
-            name: n.metadata.name.clone().unwrap_or_default(),
+            name: n.name,
         })
         .collect()
 }

@@ -14,13 +14,14 @@ use kube::api::{Api, DynamicObject};
 use kube::core::{ApiResource, PartialObjectMeta};
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tracing::{error, info, warn};
 
 use super::context::{Applied, Context, MetaLookup, Settings, Stores, Written};
+use super::index::{self, Index, Indexed, Keys};
 use super::leader::{Elector, LeaseConfig};
 use super::reconcile::{error_policy, reconcile};
 use super::sync::SyncGate;
@@ -120,8 +121,9 @@ fn metadata_watch<K>(
     name: &'static str,
     config: watcher::Config,
     only_labels: Option<&'static [&'static str]>,
+    keys: Keys<PartialObjectMeta<K>>,
 ) -> (
-    Store<PartialObjectMeta<K>>,
+    Indexed<PartialObjectMeta<K>>,
     impl Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static,
 )
 where
@@ -134,6 +136,7 @@ where
         + 'static,
 {
     let (reader, writer) = reflector::store();
+    let index = Arc::new(Index::new(keys));
     let stream = reflector::reflector(
         writer,
         gate.track(
@@ -143,10 +146,20 @@ where
                 .modify(move |o: &mut PartialObjectMeta<K>| {
                     unreadable::slim_to_identity(&mut o.metadata, only_labels)
                 }),
-        ),
+        )
+        .inspect_ok({
+            let index = index.clone();
+            move |e| index.apply(e)
+        }),
     )
     .touched_objects();
-    (reader, stream)
+    (
+        Indexed {
+            store: reader,
+            index,
+        },
+        stream,
+    )
 }
 
 fn owner_ref<K: Resource>(obj: &K) -> Option<ObjectRef<DataProduct>> {
@@ -245,6 +258,10 @@ pub async fn run_with_metrics(
     // One DataProduct watch, shared by the product controller, its dependents trigger and the
     // access controller.
     let (products, products_writer) = reflector::store_shared::<DataProduct>(SHARED_BUFFER);
+    let products = Indexed {
+        store: products,
+        index: Arc::new(Index::new(index::product_keys)),
+    };
     let subscribe = |w: &reflector::store::Writer<DataProduct>| {
         w.subscribe().expect("a shared store has subscribers")
     };
@@ -263,6 +280,12 @@ pub async fn run_with_metrics(
         "dataproducts",
         report_tx.clone(),
     )
+    // The index takes each event before the cache, so a mapper never finds an object in the
+    // cache that the index does not know yet.
+    .inspect_ok({
+        let index = products.index.clone();
+        move |e| index.apply(e)
+    })
     .reflect_shared(products_writer)
     .inspect_ok(move |e| {
         if let watcher::Event::Delete(p) = e {
@@ -272,6 +295,10 @@ pub async fn run_with_metrics(
 
     // One DataProductAccess watch, shared by both controllers.
     let (accesses, accesses_writer) = reflector::store_shared::<DataProductAccess>(SHARED_BUFFER);
+    let accesses = Indexed {
+        store: accesses,
+        index: Arc::new(Index::new(index::access_keys)),
+    };
     let (access_trigger, access_changes) = (
         accesses_writer
             .subscribe()
@@ -287,6 +314,10 @@ pub async fn run_with_metrics(
         "dataproductaccesses",
         report_tx.clone(),
     )
+    .inspect_ok({
+        let index = accesses.index.clone();
+        move |e| index.apply(e)
+    })
     .reflect_shared(accesses_writer)
     .inspect_ok(move |e| {
         if let watcher::Event::Delete(a) = e {
@@ -311,6 +342,7 @@ pub async fn run_with_metrics(
         "namespaces",
         watcher::Config::default(),
         None,
+        index::owner_keys::<PartialObjectMeta<Namespace>>,
     );
 
     // The child caches are added below, with their watches.
@@ -334,7 +366,7 @@ pub async fn run_with_metrics(
         }
     };
 
-    let controller = Controller::for_shared_stream(product_trigger, products.clone())
+    let controller = Controller::for_shared_stream(product_trigger, products.store.clone())
         .with_config(ControllerConfig::default().concurrency(config.concurrency));
 
     // The child kinds: one metadata-only watch each, labelled as ours.
@@ -348,6 +380,7 @@ pub async fn run_with_metrics(
                     plural::<$k>(),
                     watcher::Config::default().labels(MANAGED),
                     Some(OWNERSHIP),
+                    index::owner_keys::<PartialObjectMeta<$k>>,
                 );
                 stores.children.insert(<$k as k8s_openapi::Resource>::KIND, Arc::new(store) as Arc<dyn MetaLookup>);
                 c = c.watches_stream(stream, |o| owner_ref(&o));
@@ -378,11 +411,11 @@ pub async fn run_with_metrics(
 
     // Access requests: their phase follows their producer.
     let access_store = accesses.clone();
-    let access_controller = Controller::for_shared_stream(access_trigger, accesses.clone())
+    let access_controller = Controller::for_shared_stream(access_trigger, accesses.store.clone())
         .with_config(ControllerConfig::default().concurrency(config.concurrency))
         .watches_shared_stream(producers, move |p: Arc<DataProduct>| {
             let id = format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any());
-            super::access::requests_for(&id, &access_store.state())
+            access_store.index.get(&index::requests(&id))
         })
         .graceful_shutdown_on(shutdown());
 
@@ -403,30 +436,24 @@ pub async fn run_with_metrics(
         })
         // A request's producer re-decides its grants and its consumers.
         .watches_shared_stream(access_changes, move |a: Arc<DataProductAccess>| {
-            super::consumers::producers_of_access(&a, &by_access.state())
+            super::consumers::producers_of_access(&a, &by_access)
         })
         .watches_stream(deleted_accesses, move |a: DataProductAccess| {
-            super::consumers::producers_of_access(&a, &by_deleted_access.state())
+            super::consumers::producers_of_access(&a, &by_deleted_access)
         })
         // Readers' changes recompute their producers' consumers.
         .watches_shared_stream(readers, move |reader: Arc<DataProduct>| {
-            super::consumers::producers_of_product(&reader, &by_reader.state())
+            super::consumers::producers_of_product(&reader, &by_reader)
         })
         .watches_stream(deleted_products, move |reader: DataProduct| {
-            super::consumers::producers_of_product(&reader, &by_deleted_reader.state())
+            super::consumers::producers_of_product(&reader, &by_deleted_reader)
         })
         .watches_stream(namespaces_stream, move |n: PartialObjectMeta<Namespace>| {
             // Our namespaces trigger their product; any namespace's label change re-checks the
             // products living in it (domain binding, allowedNamespaces).
             let name = n.name_any();
             let mut refs: Vec<ObjectRef<DataProduct>> = owner_ref(&n).into_iter().collect();
-            refs.extend(
-                by_namespace
-                    .state()
-                    .iter()
-                    .filter(|p| p.namespace().as_deref() == Some(name.as_str()))
-                    .map(|p| ObjectRef::from_obj(&**p)),
-            );
+            refs.extend(by_namespace.index.get(&index::within(&name)));
             refs
         })
         // Producers' changes re-plan their consumers (IAM reads of granted inputs).
@@ -436,17 +463,7 @@ pub async fn run_with_metrics(
                 producer.namespace().unwrap_or_default(),
                 producer.name_any()
             );
-            by_producer
-                .state()
-                .iter()
-                .filter(|p| {
-                    p.spec
-                        .inputs
-                        .iter()
-                        .any(|i| i.product.as_deref() == Some(id.as_str()))
-                })
-                .map(|p| ObjectRef::from_obj(&**p))
-                .collect::<Vec<_>>()
+            by_producer.index.get(&index::reads(&id))
         })
         .graceful_shutdown_on(shutdown());
 
