@@ -55,7 +55,7 @@ async fn round(n: usize) -> Round {
     templates.apply_watcher_event(&watcher::Event::Apply(template));
     let mut products_w = IndexedWriter::new(index::product_keys);
     let accesses_w = IndexedWriter::<DataProductAccess>::new(index::access_keys);
-    let mut namespaces_w = IndexedWriter::new(index::owner_keys::<PartialObjectMeta<Namespace>>);
+    let mut namespaces_w = Writer::<PartialObjectMeta<Namespace>>::default();
     namespaces_w.apply_watcher_event(&watcher::Event::Apply(PartialObjectMeta {
         types: None,
         metadata: ObjectMeta {
@@ -74,7 +74,7 @@ async fn round(n: usize) -> Round {
     let mut child_writers = BTreeMap::new();
     let mut children: BTreeMap<&'static str, Arc<dyn MetaLookup>> = BTreeMap::new();
     for kind in KINDS {
-        let w = IndexedWriter::new(index::owner_keys::<PartialObjectMeta<Namespace>>);
+        let w = Writer::<PartialObjectMeta<Namespace>>::default();
         children.insert(kind, Arc::new(w.as_reader()));
         child_writers.insert(kind.to_string(), w);
     }

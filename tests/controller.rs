@@ -54,17 +54,14 @@ struct Harness {
         IndexedWriter<DataProduct>,
         IndexedWriter<dataproduct_operator::api::DataProductAccess>,
     ),
-    namespaces: IndexedWriter<PartialObjectMeta<Namespace>>,
-    children: BTreeMap<&'static str, IndexedWriter<PartialObjectMeta<Namespace>>>,
+    namespaces: Writer<PartialObjectMeta<Namespace>>,
+    children: BTreeMap<&'static str, Writer<PartialObjectMeta<Namespace>>>,
 }
 
 /// Child caches in tests hold PartialObjectMeta of any kind; the lookup only reads metadata, so
 /// one concrete type serves every kind.
-fn child_store() -> (
-    IndexedWriter<PartialObjectMeta<Namespace>>,
-    Arc<dyn MetaLookup>,
-) {
-    let writer = IndexedWriter::new(index::owner_keys::<PartialObjectMeta<Namespace>>);
+fn child_store() -> (Writer<PartialObjectMeta<Namespace>>, Arc<dyn MetaLookup>) {
+    let writer: Writer<PartialObjectMeta<Namespace>> = Writer::default();
     let reader = writer.as_reader();
     (writer, Arc::new(reader))
 }
@@ -90,7 +87,7 @@ fn harness(template: &DataProductTemplate, behaviour: Behaviour) -> Harness {
     templates.apply_watcher_event(&watcher::Event::Apply(template.clone()));
     let products = IndexedWriter::new(index::product_keys);
     let accesses = IndexedWriter::new(index::access_keys);
-    let namespaces = IndexedWriter::new(index::owner_keys::<PartialObjectMeta<Namespace>>);
+    let namespaces = Writer::<PartialObjectMeta<Namespace>>::default();
     let mut children_writers = BTreeMap::new();
     let mut children: BTreeMap<&'static str, Arc<dyn MetaLookup>> = BTreeMap::new();
     for kind in KINDS {

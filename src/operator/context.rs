@@ -14,7 +14,7 @@ use kube::{Client, Resource};
 use super::index::{self, Indexed};
 use super::telemetry::Metrics;
 use crate::api::InventoryEntry;
-use crate::api::{DataProduct, DataProductAccess, DataProductTemplate, ProductRef};
+use crate::api::{labels, DataProduct, DataProductAccess, DataProductTemplate, ProductRef};
 use crate::model::world::Lookup;
 
 /// Operator settings (from `dpctl run` flags).
@@ -62,7 +62,7 @@ pub trait MetaLookup: Send + Sync {
     fn owned_by(&self, product_namespace: &str, product: &str) -> Vec<(Option<String>, String)>;
 }
 
-impl<K> MetaLookup for Indexed<PartialObjectMeta<K>>
+impl<K> MetaLookup for Store<PartialObjectMeta<K>>
 where
     K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
 {
@@ -71,17 +71,28 @@ where
         if let Some(ns) = namespace {
             r = r.within(ns);
         }
-        self.store.get(&r).map(|o| MetaSummary {
+        Store::get(self, &r).map(|o| MetaSummary {
             resource_version: o.metadata.resource_version.clone(),
             labels: o.metadata.labels.clone().unwrap_or_default(),
         })
     }
 
     fn owned_by(&self, product_namespace: &str, product: &str) -> Vec<(Option<String>, String)> {
-        self.index
-            .get(&index::owned_by(&format!("{product_namespace}/{product}")))
-            .into_iter()
-            .map(|r| (r.namespace, r.name))
+        self.state()
+            .iter()
+            .filter(|o| {
+                let l = o.metadata.labels.as_ref();
+                l.and_then(|l| l.get(labels::PRODUCT)).map(String::as_str) == Some(product)
+                    && l.and_then(|l| l.get(labels::PRODUCT_NAMESPACE))
+                        .map(String::as_str)
+                        == Some(product_namespace)
+            })
+            .map(|o| {
+                (
+                    o.metadata.namespace.clone(),
+                    o.metadata.name.clone().unwrap_or_default(),
+                )
+            })
             .collect()
     }
 }
@@ -94,8 +105,7 @@ pub struct Stores {
     pub templates: Store<DataProductTemplate>,
     /// Found by the product they ask for.
     pub accesses: Indexed<DataProductAccess>,
-    /// Found by their owner labels.
-    pub namespaces: Indexed<PartialObjectMeta<Namespace>>,
+    pub namespaces: Store<PartialObjectMeta<Namespace>>,
     /// Metadata caches of the child kinds, by kind.
     pub children: BTreeMap<&'static str, Arc<dyn MetaLookup>>,
 }
@@ -128,7 +138,6 @@ impl Stores {
 
     pub fn namespace_labels(&self, name: &str) -> Option<BTreeMap<String, String>> {
         self.namespaces
-            .store
             .get(&ObjectRef::new(name))
             .map(|n| n.metadata.labels.clone().unwrap_or_default())
     }
@@ -138,7 +147,6 @@ impl Stores {
         if key.kind == "Namespace" {
             return Some(
                 self.namespaces
-                    .store
                     .get(&ObjectRef::new(&key.name))
                     .map(|n| MetaSummary {
                         resource_version: n.metadata.resource_version.clone(),

@@ -803,14 +803,17 @@ async fn cleanup_product(product: &DataProduct, ctx: &Context) -> Result<Action,
 fn owned_namespaces(ctx: &Context, product: &str) -> Vec<crate::api::InventoryEntry> {
     ctx.stores
         .namespaces
-        .index
-        .get(&index::owned_by(product))
-        .into_iter()
+        .state()
+        .iter()
+        .filter(|n| {
+            apply::owner_of(&n.metadata.labels.clone().unwrap_or_default()).as_deref()
+                == Some(product)
+        })
         .map(|n| crate::api::InventoryEntry {
             api_version: "v1".into(),
             kind: "Namespace".into(),
             namespace: None,
-            name: n.name,
+            name: n.metadata.name.clone().unwrap_or_default(),
         })
         .collect()
 }

@@ -14,14 +14,14 @@ use kube::api::{Api, DynamicObject};
 use kube::core::{ApiResource, PartialObjectMeta};
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tracing::{error, info, warn};
 
 use super::context::{Applied, Context, MetaLookup, Settings, Stores, Written};
-use super::index::{self, Index, Indexed, Keys};
+use super::index::{self, Index, Indexed};
 use super::leader::{Elector, LeaseConfig};
 use super::reconcile::{error_policy, reconcile};
 use super::sync::SyncGate;
@@ -121,9 +121,8 @@ fn metadata_watch<K>(
     name: &'static str,
     config: watcher::Config,
     only_labels: Option<&'static [&'static str]>,
-    keys: Keys<PartialObjectMeta<K>>,
 ) -> (
-    Indexed<PartialObjectMeta<K>>,
+    Store<PartialObjectMeta<K>>,
     impl Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static,
 )
 where
@@ -136,7 +135,6 @@ where
         + 'static,
 {
     let (reader, writer) = reflector::store();
-    let index = Arc::new(Index::new(keys));
     let stream = reflector::reflector(
         writer,
         gate.track(
@@ -146,20 +144,10 @@ where
                 .modify(move |o: &mut PartialObjectMeta<K>| {
                     unreadable::slim_to_identity(&mut o.metadata, only_labels)
                 }),
-        )
-        .inspect_ok({
-            let index = index.clone();
-            move |e| index.apply(e)
-        }),
+        ),
     )
     .touched_objects();
-    (
-        Indexed {
-            store: reader,
-            index,
-        },
-        stream,
-    )
+    (reader, stream)
 }
 
 fn owner_ref<K: Resource>(obj: &K) -> Option<ObjectRef<DataProduct>> {
@@ -342,7 +330,6 @@ pub async fn run_with_metrics(
         "namespaces",
         watcher::Config::default(),
         None,
-        index::owner_keys::<PartialObjectMeta<Namespace>>,
     );
 
     // The child caches are added below, with their watches.
@@ -380,7 +367,6 @@ pub async fn run_with_metrics(
                     plural::<$k>(),
                     watcher::Config::default().labels(MANAGED),
                     Some(OWNERSHIP),
-                    index::owner_keys::<PartialObjectMeta<$k>>,
                 );
                 stores.children.insert(<$k as k8s_openapi::Resource>::KIND, Arc::new(store) as Arc<dyn MetaLookup>);
                 c = c.watches_stream(stream, |o| owner_ref(&o));
