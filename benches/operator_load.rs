@@ -7,8 +7,11 @@
 //! objects for comparison.
 //!
 //! ```sh
-//! cargo build --release --bin dpctl && cargo bench --bench operator_load -- 1000 10000
+//! cargo build --release --bin dpctl && cargo bench --bench operator_load -- 1000 3000 10000
 //! ```
+//!
+//! Run it as plain `cargo bench` (release), not `--profile dev`: a debug build of the fake API
+//! server shares the cores with the operator and becomes the bottleneck above 1,000 products.
 
 #[path = "../tests/support/apiserver.rs"]
 #[allow(dead_code, unused_imports)]

@@ -117,10 +117,10 @@ async fn throttled(client: &kube::Client) -> Result<f64, String> {
     let req = http::Request::get("/metrics")
         .body(Vec::new())
         .map_err(|e| e.to_string())?;
-    let text = client
-        .request_text(req)
-        .await
-        .map_err(|e| format!("the API server's /metrics: {e}"))?;
+    let text = client.request_text(req).await.map_err(|e| match e {
+        kube::Error::Api(s) => format!("the API server's /metrics answered {}", s.code),
+        e => format!("the API server's /metrics: {e}"),
+    })?;
     if !text.contains("apiserver_request_total") {
         return Err("the API server's /metrics has no apiserver_request_total".into());
     }
