@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 use dataproduct_operator::api::{
     labels, DataProduct, DataProductAccess, DataProductStatus, DataProductTemplate,
 };
-use dataproduct_operator::operator::context::{Applied, Context, MetaLookup, Settings, Stores};
+use dataproduct_operator::operator::context::{Applied, Context, Settings, Stores};
 use dataproduct_operator::operator::index::{self, IndexedWriter};
+use dataproduct_operator::operator::meta_cache::MetaCache;
 use dataproduct_operator::operator::reconcile::{reconcile, FINALIZER};
 use dataproduct_operator::operator::telemetry::Metrics;
 use k8s_openapi::api::core::v1::Namespace;
@@ -71,13 +72,9 @@ async fn round(n: usize) -> Round {
         },
         _phantom: Default::default(),
     }));
-    let mut child_writers = BTreeMap::new();
-    let mut children: BTreeMap<&'static str, Arc<dyn MetaLookup>> = BTreeMap::new();
-    for kind in KINDS {
-        let w = Writer::<PartialObjectMeta<Namespace>>::default();
-        children.insert(kind, Arc::new(w.as_reader()));
-        child_writers.insert(kind.to_string(), w);
-    }
+    let children: BTreeMap<&'static str, Arc<MetaCache>> =
+        KINDS.iter().map(|k| (*k, Arc::default())).collect();
+    let child_caches = children.clone();
     let products: Vec<DataProduct> = (0..n)
         .map(|i| {
             let mut p = pattern.clone();
@@ -128,8 +125,8 @@ async fn round(n: usize) -> Round {
             let event = watcher::Event::Apply(obj);
             if kind == "Namespace" {
                 namespaces_w.apply_watcher_event(&event);
-            } else if let Some(w) = child_writers.get_mut(&kind) {
-                w.apply_watcher_event(&event);
+            } else if let Some(cache) = child_caches.get(kind.as_str()) {
+                cache.apply(&event);
             }
         }
         let status: Option<DataProductStatus> = log

@@ -16,7 +16,8 @@ use kube::runtime::watcher;
 use serde_json::Value;
 
 use dataproduct_operator::api::{labels, DataProduct, DataProductTemplate};
-use dataproduct_operator::operator::context::{Applied, Context, MetaLookup, Settings, Stores};
+use dataproduct_operator::operator::context::{Applied, Context, Settings, Stores};
+use dataproduct_operator::operator::meta_cache::MetaCache;
 use dataproduct_operator::operator::reconcile::{reconcile, FINALIZER};
 use dataproduct_operator::operator::sync::SyncGate;
 use dataproduct_operator::operator::telemetry::Metrics;
@@ -55,15 +56,7 @@ struct Harness {
         IndexedWriter<dataproduct_operator::api::DataProductAccess>,
     ),
     namespaces: Writer<PartialObjectMeta<Namespace>>,
-    children: BTreeMap<&'static str, Writer<PartialObjectMeta<Namespace>>>,
-}
-
-/// Child caches in tests hold PartialObjectMeta of any kind; the lookup only reads metadata, so
-/// one concrete type serves every kind.
-fn child_store() -> (Writer<PartialObjectMeta<Namespace>>, Arc<dyn MetaLookup>) {
-    let writer: Writer<PartialObjectMeta<Namespace>> = Writer::default();
-    let reader = writer.as_reader();
-    (writer, Arc::new(reader))
+    children: BTreeMap<&'static str, Arc<MetaCache>>,
 }
 
 const KINDS: [&str; 8] = [
@@ -88,19 +81,14 @@ fn harness(template: &DataProductTemplate, behaviour: Behaviour) -> Harness {
     let products = IndexedWriter::new(index::product_keys);
     let accesses = IndexedWriter::new(index::access_keys);
     let namespaces = Writer::<PartialObjectMeta<Namespace>>::default();
-    let mut children_writers = BTreeMap::new();
-    let mut children: BTreeMap<&'static str, Arc<dyn MetaLookup>> = BTreeMap::new();
-    for kind in KINDS {
-        let (w, r) = child_store();
-        children_writers.insert(kind, w);
-        children.insert(kind, r);
-    }
+    let children: BTreeMap<&'static str, Arc<MetaCache>> =
+        KINDS.iter().map(|k| (*k, Arc::default())).collect();
     let stores = Stores {
         products: products.as_reader(),
         templates: templates.as_reader(),
         accesses: accesses.as_reader(),
         namespaces: namespaces.as_reader(),
-        children,
+        children: children.clone(),
     };
     let ctx = Context {
         client: client.clone(),
@@ -127,7 +115,7 @@ fn harness(template: &DataProductTemplate, behaviour: Behaviour) -> Harness {
         api,
         _writers: (templates, products, accesses),
         namespaces,
-        children: children_writers,
+        children,
     };
     // The domain's own namespace, labelled as the platform team does.
     h.add_namespace(
@@ -160,8 +148,8 @@ impl Harness {
             let event = watcher::Event::Apply(obj);
             if kind == "Namespace" {
                 self.namespaces.apply_watcher_event(&event);
-            } else if let Some(w) = self.children.get_mut(kind.as_str()) {
-                w.apply_watcher_event(&event);
+            } else if let Some(cache) = self.children.get(kind.as_str()) {
+                cache.apply(&event);
             }
         }
     }
@@ -346,10 +334,7 @@ fn touch_cronjob(h: &mut Harness, resource_version: &str) {
         },
         _phantom: Default::default(),
     };
-    h.children
-        .get_mut("CronJob")
-        .unwrap()
-        .apply_watcher_event(&watcher::Event::Apply(cj));
+    h.children["CronJob"].apply(&watcher::Event::Apply(cj));
 }
 
 #[tokio::test]

@@ -159,8 +159,8 @@ pub async fn apply(
 
 /// Deletes objects of the product that are no longer desired: those in the previous inventory
 /// and, when `scan` is set, those the caches show with the product's labels (the safety net for
-/// objects applied but never recorded; it reads every cached child, so it runs only when
-/// something changed). Only objects that carry the product's labels are ever deleted.
+/// objects applied but never recorded; a keyed lookup per kind, but it runs only when something
+/// changed). Only objects that carry the product's labels are ever deleted.
 pub async fn prune(
     ctx: &Context,
     product_namespace: &str,

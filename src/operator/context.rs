@@ -9,12 +9,13 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::core::PartialObjectMeta;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::{Client, Resource};
+use kube::Client;
 
 use super::index::{self, Indexed};
+use super::meta_cache::MetaCache;
 use super::telemetry::Metrics;
 use crate::api::InventoryEntry;
-use crate::api::{labels, DataProduct, DataProductAccess, DataProductTemplate, ProductRef};
+use crate::api::{DataProduct, DataProductAccess, DataProductTemplate, ProductRef};
 use crate::model::world::Lookup;
 
 /// Operator settings (from `dpctl run` flags).
@@ -55,48 +56,6 @@ pub struct MetaSummary {
     pub labels: BTreeMap<String, String>,
 }
 
-/// A metadata cache of one kind.
-pub trait MetaLookup: Send + Sync {
-    fn get(&self, namespace: Option<&str>, name: &str) -> Option<MetaSummary>;
-    /// Objects labelled as belonging to the product `<namespace>/<name>`.
-    fn owned_by(&self, product_namespace: &str, product: &str) -> Vec<(Option<String>, String)>;
-}
-
-impl<K> MetaLookup for Store<PartialObjectMeta<K>>
-where
-    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
-{
-    fn get(&self, namespace: Option<&str>, name: &str) -> Option<MetaSummary> {
-        let mut r = ObjectRef::<PartialObjectMeta<K>>::new(name);
-        if let Some(ns) = namespace {
-            r = r.within(ns);
-        }
-        Store::get(self, &r).map(|o| MetaSummary {
-            resource_version: o.metadata.resource_version.clone(),
-            labels: o.metadata.labels.clone().unwrap_or_default(),
-        })
-    }
-
-    fn owned_by(&self, product_namespace: &str, product: &str) -> Vec<(Option<String>, String)> {
-        self.state()
-            .iter()
-            .filter(|o| {
-                let l = o.metadata.labels.as_ref();
-                l.and_then(|l| l.get(labels::PRODUCT)).map(String::as_str) == Some(product)
-                    && l.and_then(|l| l.get(labels::PRODUCT_NAMESPACE))
-                        .map(String::as_str)
-                        == Some(product_namespace)
-            })
-            .map(|o| {
-                (
-                    o.metadata.namespace.clone(),
-                    o.metadata.name.clone().unwrap_or_default(),
-                )
-            })
-            .collect()
-    }
-}
-
 /// Caches kept by the watches.
 #[derive(Clone)]
 pub struct Stores {
@@ -107,7 +66,7 @@ pub struct Stores {
     pub accesses: Indexed<DataProductAccess>,
     pub namespaces: Store<PartialObjectMeta<Namespace>>,
     /// Metadata caches of the child kinds, by kind.
-    pub children: BTreeMap<&'static str, Arc<dyn MetaLookup>>,
+    pub children: BTreeMap<&'static str, Arc<MetaCache>>,
 }
 
 /// The evaluation's related documents come from the caches.

@@ -5,8 +5,8 @@
 //! product: several scans per event and one per reconcile, so a burst of N products cost O(N²)
 //! and pick-up latency grew with the number of products (at 10,000 the burst did not converge).
 //!
-//! The child caches have no index: only a product's deletion scans them (its label cleanup),
-//! and an index over 13 objects per product cost 6 MiB of peak memory at 1,000 products.
+//! The child caches are not reflector stores and find a product's objects by owner themselves
+//! ([`super::meta_cache`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};

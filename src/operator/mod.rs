@@ -9,6 +9,7 @@ pub mod freshness;
 pub mod index;
 pub mod leader;
 pub mod lineage;
+pub mod meta_cache;
 pub mod permissions;
 pub mod reconcile;
 pub mod run;

@@ -240,8 +240,8 @@ async fn apply_kubernetes(
 }
 
 /// Removes what the product applied before and no longer plans. Pruning works from the
-/// recorded inventory, so its cost is the product's own object count; the label scan of every
-/// cached child is left to cleanup, where the namespace goes anyway.
+/// recorded inventory, so its cost is the product's own object count; the look-up by labels in
+/// the child caches is left to cleanup, where the namespace goes anyway.
 async fn prune(
     build: &StatusBuilder<'_>,
     plan: &Plan,

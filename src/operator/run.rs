@@ -20,9 +20,10 @@ use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tracing::{error, info, warn};
 
-use super::context::{Applied, Context, MetaLookup, Settings, Stores, Written};
+use super::context::{Applied, Context, Settings, Stores, Written};
 use super::index::{self, Index, Indexed};
 use super::leader::{Elector, LeaseConfig};
+use super::meta_cache::MetaCache;
 use super::reconcile::{error_policy, reconcile};
 use super::sync::SyncGate;
 use super::telemetry::{self, Health, Metrics};
@@ -59,9 +60,6 @@ pub enum RunError {
 
 /// Only what the operator created is watched among the child kinds.
 const MANAGED: &str = "app.kubernetes.io/managed-by=dataproduct-operator";
-
-/// The labels read of a child: whose it is.
-const OWNERSHIP: &[&str] = &[labels::PRODUCT, labels::PRODUCT_NAMESPACE];
 
 /// Room in the shared product and access streams for events not yet taken by every consumer.
 const SHARED_BUFFER: usize = 1024;
@@ -120,7 +118,6 @@ fn metadata_watch<K>(
     gate: &Arc<SyncGate>,
     name: &'static str,
     config: watcher::Config,
-    only_labels: Option<&'static [&'static str]>,
 ) -> (
     Store<PartialObjectMeta<K>>,
     impl Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static,
@@ -142,12 +139,44 @@ where
             watcher(Api::<PartialObjectMeta<K>>::all(client.clone()), config)
                 .default_backoff()
                 .modify(move |o: &mut PartialObjectMeta<K>| {
-                    unreadable::slim_to_identity(&mut o.metadata, only_labels)
+                    unreadable::slim_to_identity(&mut o.metadata)
                 }),
         ),
     )
     .touched_objects();
     (reader, stream)
+}
+
+/// A child kind's metadata-only watch of what the operator manages, kept in a [`MetaCache`]
+/// (resourceVersion and owner per object) rather than a store of whole metadata.
+fn child_watch<K>(
+    client: &Client,
+    gate: &Arc<SyncGate>,
+    name: &'static str,
+) -> (
+    Arc<MetaCache>,
+    impl Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let cache = Arc::new(MetaCache::default());
+    let fill = cache.clone();
+    let config = watcher::Config::default().labels(MANAGED);
+    let stream = gate
+        .track(
+            name,
+            watcher(Api::<PartialObjectMeta<K>>::all(client.clone()), config).default_backoff(),
+        )
+        .inspect_ok(move |event| fill.apply(event))
+        .touched_objects();
+    (cache, stream)
 }
 
 fn owner_ref<K: Resource>(obj: &K) -> Option<ObjectRef<DataProduct>> {
@@ -324,13 +353,8 @@ pub async fn run_with_metrics(
         ),
     )
     .touched_objects();
-    let (namespaces, namespaces_stream) = metadata_watch::<Namespace>(
-        &client,
-        &gate,
-        "namespaces",
-        watcher::Config::default(),
-        None,
-    );
+    let (namespaces, namespaces_stream) =
+        metadata_watch::<Namespace>(&client, &gate, "namespaces", watcher::Config::default());
 
     // The child caches are added below, with their watches.
     let mut stores = Stores {
@@ -361,14 +385,8 @@ pub async fn run_with_metrics(
         ($($k:ty),*) => {{
             let mut c = controller;
             $(
-                let (store, stream) = metadata_watch::<$k>(
-                    &client,
-                    &gate,
-                    plural::<$k>(),
-                    watcher::Config::default().labels(MANAGED),
-                    Some(OWNERSHIP),
-                );
-                stores.children.insert(<$k as k8s_openapi::Resource>::KIND, Arc::new(store) as Arc<dyn MetaLookup>);
+                let (cache, stream) = child_watch::<$k>(&client, &gate, plural::<$k>());
+                stores.children.insert(<$k as k8s_openapi::Resource>::KIND, cache);
                 c = c.watches_stream(stream, |o| owner_ref(&o));
             )*
             c

@@ -301,20 +301,15 @@ pub fn slim(meta: &mut ObjectMeta) {
     }
 }
 
-/// What a metadata cache of children and namespaces keeps: the name, namespace,
-/// resourceVersion and labels, which are all the operator reads of them (ownership, drift,
-/// domain binding). Everything else would only grow memory with every object in the cluster.
-/// `only_labels` keeps just those labels (children are read for ownership only).
-pub fn slim_to_identity(meta: &mut ObjectMeta, only_labels: Option<&[&str]>) {
-    let mut labels = meta.labels.take();
-    if let (Some(keep), Some(l)) = (only_labels, labels.as_mut()) {
-        l.retain(|k, _| keep.contains(&k.as_str()));
-    }
+/// What the namespace cache keeps: the name, namespace, resourceVersion and labels, which are
+/// all the operator reads of them (ownership, drift, domain binding). Everything else would
+/// only grow memory with every namespace in the cluster.
+pub fn slim_to_identity(meta: &mut ObjectMeta) {
     *meta = ObjectMeta {
         name: meta.name.take(),
         namespace: meta.namespace.take(),
         resource_version: meta.resource_version.take(),
-        labels,
+        labels: meta.labels.take(),
         ..ObjectMeta::default()
     };
 }
