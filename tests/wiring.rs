@@ -33,8 +33,9 @@ async fn one_unreadable_product_stops_nothing() {
 }
 
 /// After a burst, a quiet cluster gets no writes at all over several resync intervals, counted
-/// by the API server itself (finalizers and events included, leases excluded); and the child
-/// kinds are watched metadata-only on the wire.
+/// by the API server itself (finalizers and events included, leases excluded), and no reads
+/// either; the child kinds are watched metadata-only on the wire, and the caches those watches
+/// fill find a deleted product's objects by their labels.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quiet_means_no_writes_and_children_are_watched_metadata_only() {
     use dataproduct_operator::api::{DataProduct, DataProductTemplate, Phase};
@@ -96,6 +97,73 @@ async fn quiet_means_no_writes_and_children_are_watched_metadata_only() {
         .map(|r| format!("{} {}", r.method, r.path))
         .collect();
     assert!(writes.is_empty(), "writes in a quiet period: {writes:#?}");
+    // The resyncs found every child in the caches the watches fill: none was read one by one.
+    let reads: Vec<String> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && !r.query.contains("watch") && !r.path.contains("/leases"))
+        .map(|r| format!("GET {}?{}", r.path, r.query))
+        .collect();
+    assert!(reads.is_empty(), "reads in a quiet period: {reads:#?}");
+
+    // A deleted product's cleanup finds its objects by their labels in the child caches, also
+    // one that its inventory never listed (here in the domain's namespace, which stays).
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let configmaps: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), &ns);
+    let stray: ConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "q000-stray", "labels": {
+            "app.kubernetes.io/managed-by": "dataproduct-operator",
+            "dataproducts.io/product": "q000",
+            "dataproducts.io/product-namespace": ns,
+        }},
+    }))
+    .unwrap();
+    configmaps
+        .create(&PostParams::default(), &stray)
+        .await
+        .unwrap();
+    let bystander = ConfigMap {
+        metadata: kube::api::ObjectMeta {
+            name: Some("q001-bystander".into()),
+            labels: Some(
+                [
+                    ("app.kubernetes.io/managed-by", "dataproduct-operator"),
+                    ("dataproducts.io/product", "q001"),
+                    ("dataproducts.io/product-namespace", ns.as_str()),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    configmaps
+        .create(&PostParams::default(), &bystander)
+        .await
+        .unwrap();
+    // Once the watch has delivered it, the operator reconciles its owner (which keeps it: only
+    // cleanup removes what the inventory does not list).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    products.delete("q000", &Default::default()).await.unwrap();
+    scenarios::eventually(
+        cluster.timeout,
+        "q000 and its stray object gone",
+        || async {
+            products.get_opt("q000").await.unwrap().is_none()
+                && configmaps.get_opt("q000-stray").await.unwrap().is_none()
+        },
+    )
+    .await;
+    assert!(
+        configmaps
+            .get_opt("q001-bystander")
+            .await
+            .unwrap()
+            .is_some(),
+        "another product's object stays"
+    );
     operator.stop().await;
 }
 
