@@ -8,7 +8,8 @@ use crate::model::hashing::hash;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use tracing::{debug, info};
 
-use super::context::{Context, MetaSummary};
+use super::context::Context;
+use super::meta_cache::MetaSummary;
 use crate::api::{labels, InventoryEntry};
 use crate::cluster::compare::contains;
 use crate::cluster::{api_resource, dynamic_api};

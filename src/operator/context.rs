@@ -12,7 +12,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::Client;
 
 use super::index::{self, Indexed};
-use super::meta_cache::MetaCache;
+use super::meta_cache::{MetaCache, MetaSummary};
 use super::telemetry::Metrics;
 use crate::api::InventoryEntry;
 use crate::api::{DataProduct, DataProductAccess, DataProductTemplate, ProductRef};
@@ -46,14 +46,6 @@ impl Settings {
     pub fn watches(&self, namespace: &str) -> bool {
         self.namespaces.is_empty() || self.namespaces.iter().any(|n| n == namespace)
     }
-}
-
-/// The labels and resourceVersion of a cached object: all a reconcile needs to decide whether a
-/// child is ours and unchanged since we last applied it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MetaSummary {
-    pub resource_version: Option<String>,
-    pub labels: BTreeMap<String, String>,
 }
 
 /// Caches kept by the watches.

@@ -15,7 +15,6 @@ use std::sync::{Arc, RwLock};
 use kube::core::PartialObjectMeta;
 use kube::runtime::watcher;
 
-use super::context::MetaSummary;
 use crate::api::labels;
 
 /// `<namespace>/<name>`, or `<name>` for a cluster-scoped object.
@@ -34,6 +33,14 @@ fn owner<K>(o: &PartialObjectMeta<K>) -> Option<String> {
         l.get(labels::PRODUCT_NAMESPACE)?,
         l.get(labels::PRODUCT)?
     ))
+}
+
+/// The labels and resourceVersion of a cached object: all a reconcile needs to decide whether a
+/// child is ours and unchanged since we last applied it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetaSummary {
+    pub resource_version: Option<String>,
+    pub labels: BTreeMap<String, String>,
 }
 
 struct Entry {
@@ -227,8 +234,14 @@ mod tests {
         let summary = cache.get(Some("a"), "x").unwrap();
         assert_eq!(summary.resource_version.as_deref(), Some("1"));
         assert_eq!(
-            crate::operator::apply::owner_of(&summary.labels).as_deref(),
-            Some("messaging/conv")
+            summary.labels,
+            BTreeMap::from([
+                (labels::PRODUCT.to_string(), "conv".to_string()),
+                (
+                    labels::PRODUCT_NAMESPACE.to_string(),
+                    "messaging".to_string()
+                ),
+            ])
         );
 
         // Relabelled to another product, then unlabelled.
@@ -241,7 +254,7 @@ mod tests {
         cache.apply(&watcher::Event::Apply(meta("a", "y", "5", None)));
         assert!(cache.owned_by("messaging", "conv").is_empty());
         let unowned = cache.get(Some("a"), "y").unwrap();
-        assert_eq!(crate::operator::apply::owner_of(&unowned.labels), None);
+        assert!(unowned.labels.is_empty());
 
         cache.apply(&watcher::Event::Delete(meta("a", "x", "6", Some("orders"))));
         assert_eq!(cache.get(Some("a"), "x"), None);
