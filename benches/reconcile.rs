@@ -17,13 +17,14 @@ use dataproduct_operator::api::{
     labels, DataProduct, DataProductAccess, DataProductStatus, DataProductTemplate,
 };
 use dataproduct_operator::operator::context::{Applied, Context, Settings, Stores};
+use dataproduct_operator::operator::events::Recorder;
 use dataproduct_operator::operator::index::{self, IndexedWriter};
 use dataproduct_operator::operator::meta_cache::MetaCache;
 use dataproduct_operator::operator::reconcile::{reconcile, FINALIZER};
 use dataproduct_operator::operator::telemetry::Metrics;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::core::{ObjectMeta, PartialObjectMeta};
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::watcher;
 

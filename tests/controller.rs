@@ -10,13 +10,14 @@ use std::sync::Arc;
 use dataproduct_operator::operator::index::{self, IndexedWriter};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::core::{ObjectMeta, PartialObjectMeta};
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::watcher;
 use serde_json::Value;
 
 use dataproduct_operator::api::{labels, DataProduct, DataProductTemplate};
 use dataproduct_operator::operator::context::{Applied, Context, Settings, Stores};
+use dataproduct_operator::operator::events::Recorder;
 use dataproduct_operator::operator::meta_cache::MetaCache;
 use dataproduct_operator::operator::reconcile::{reconcile, FINALIZER};
 use dataproduct_operator::operator::sync::SyncGate;

@@ -354,6 +354,15 @@ async fn readiness_and_the_access_flow() {
     support::scenarios::readiness_and_access_flow(&cluster, &suffix()).await;
 }
 
+/// Repeated events are one Event with a series: the API server accepts the series patch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_events_form_one_series() {
+    let Some(cluster) = cluster().await else {
+        return;
+    };
+    support::scenarios::events_form_series(&cluster, &suffix()).await;
+}
+
 /// A stale producer holds its consumer's pipeline (suspended, then resumed when it recovers),
 /// and a deprecation reaches the consumer product and an approved access request.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

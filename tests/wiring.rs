@@ -366,3 +366,11 @@ async fn a_stale_producer_holds_its_consumers_pipeline_and_deprecations_reach_co
     scenarios::inputs_gate_and_deprecations_reach_consumers(&cluster, "w6", Some(server.state()))
         .await;
 }
+
+/// Events repeat as a series of one Event, as `kubectl describe` shows them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_events_form_one_series() {
+    let server = FakeApiServer::start().await;
+    let cluster = cluster(&server).await;
+    scenarios::events_form_series(&cluster, "w7").await;
+}

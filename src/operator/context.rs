@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::core::PartialObjectMeta;
-use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::Client;
 
+use super::events::Recorder;
 use super::index::{self, Indexed};
 use super::meta_cache::{MetaCache, MetaSummary};
 use super::telemetry::Metrics;

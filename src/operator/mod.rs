@@ -5,6 +5,7 @@ pub mod apply;
 pub mod cloud;
 pub mod consumers;
 pub mod context;
+pub mod events;
 pub mod freshness;
 pub mod index;
 pub mod leader;

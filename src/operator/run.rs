@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DynamicObject};
 use kube::core::{ApiResource, PartialObjectMeta};
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Client, Resource, ResourceExt};
@@ -21,6 +21,7 @@ use serde::de::DeserializeOwned;
 use tracing::{error, info, warn};
 
 use super::context::{Applied, Context, Settings, Stores, Written};
+use super::events::Recorder;
 use super::index::{self, Index, Indexed};
 use super::leader::{Elector, LeaseConfig};
 use super::meta_cache::MetaCache;

@@ -1054,3 +1054,105 @@ pub async fn lineage_from_a_real_job(cluster: &Cluster, suffix: &str) {
         .delete(&template.name_any(), &DeleteParams::default())
         .await;
 }
+
+/// The operator's event recorder against an API server: a repeated event grows one Event's
+/// `series` (the API server validates the patch), another reason or object makes another
+/// Event, and a repeat of an Event deleted meanwhile starts a new one.
+pub async fn events_form_series(cluster: &Cluster, suffix: &str) {
+    use dataproduct_operator::operator::events::Recorder;
+    use k8s_openapi::api::core::v1::ObjectReference;
+    use k8s_openapi::api::events::v1::Event as K8sEvent;
+    use kube::runtime::events::{Event, EventType, Reporter};
+
+    let ns = format!("e2e-events-{suffix}");
+    let namespaces: Api<Namespace> = Api::all(cluster.client.clone());
+    let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
+    namespaces
+        .create(&PostParams::default(), &namespace)
+        .await
+        .unwrap();
+    let recorder = Recorder::new(
+        cluster.client.clone(),
+        Reporter {
+            controller: "dataproduct-operator-e2e".into(),
+            instance: None,
+        },
+    );
+    let regarding = |name: &str| ObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some("Namespace".into()),
+        name: Some(name.into()),
+        namespace: Some(ns.clone()),
+        ..ObjectReference::default()
+    };
+    let event = |reason: &str| Event {
+        type_: EventType::Normal,
+        reason: reason.into(),
+        note: Some(format!("{reason} for the events scenario")),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    for _ in 0..3 {
+        recorder
+            .publish(&event("Provisioned"), &regarding("a"))
+            .await
+            .unwrap();
+    }
+    recorder
+        .publish(&event("Failed"), &regarding("a"))
+        .await
+        .unwrap();
+    recorder
+        .publish(&event("Provisioned"), &regarding("b"))
+        .await
+        .unwrap();
+
+    let events: Api<K8sEvent> = Api::namespaced(cluster.client.clone(), &ns);
+    let listed = |reason: &'static str, about: &'static str| {
+        let events = events.clone();
+        async move {
+            events
+                .list(&Default::default())
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .filter(|e| {
+                    e.reason.as_deref() == Some(reason)
+                        && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(about)
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let provisioned = listed("Provisioned", "a").await;
+    assert_eq!(
+        provisioned.len(),
+        1,
+        "one Event for three: {provisioned:#?}"
+    );
+    assert_eq!(provisioned[0].series.as_ref().map(|s| s.count), Some(3));
+    assert_eq!(
+        provisioned[0].note.as_deref(),
+        Some("Provisioned for the events scenario")
+    );
+    assert_eq!(listed("Failed", "a").await.len(), 1);
+    let other = listed("Provisioned", "b").await;
+    assert_eq!(other.len(), 1);
+    assert!(other[0].series.is_none(), "a single event has no series");
+
+    // Deleted (Events expire after an hour on a real cluster): the next one is new.
+    events
+        .delete(&provisioned[0].name_any(), &DeleteParams::default())
+        .await
+        .unwrap();
+    recorder
+        .publish(&event("Provisioned"), &regarding("a"))
+        .await
+        .unwrap();
+    let again = listed("Provisioned", "a").await;
+    assert_eq!(again.len(), 1, "{again:#?}");
+    assert_ne!(again[0].name_any(), provisioned[0].name_any());
+    assert!(again[0].series.is_none());
+
+    let _ = namespaces.delete(&ns, &DeleteParams::default()).await;
+}
