@@ -49,8 +49,10 @@ struct Seen {
     last: Timestamp,
 }
 
-/// The series still open, and their keys in the order they were last seen (a key appears once
-/// per sighting; a stale position is skipped when it comes up).
+/// The series still open, and each one's key once, in the order they were created. A series
+/// seen again since is put back at the end when its turn comes, so the queue holds one entry per
+/// series however often it repeats, and a series is dropped only once its own last sighting is
+/// 6 minutes old.
 #[derive(Default)]
 struct Series {
     by_key: HashMap<Box<str>, Seen>,
@@ -64,32 +66,35 @@ impl Series {
                 break;
             }
             let (_, key) = self.order.pop_front().expect("front exists");
-            if self
-                .by_key
-                .get(&key)
-                .is_some_and(|s| s.last + SERIES_TTL <= now)
-            {
-                self.by_key.remove(&key);
+            match self.by_key.get(&key).map(|s| s.last) {
+                Some(last) if last + SERIES_TTL > now => self.order.push_back((last, key)),
+                Some(_) => {
+                    self.by_key.remove(&key);
+                }
+                None => {}
             }
         }
     }
 
-    /// What publishing the event under `key` does now, and the series bookkeeping for it (a
-    /// created Event is recorded by [`Series::created`] once it exists).
+    /// What publishing the event under `key` does now. Nothing is recorded until the API server
+    /// has taken it ([`Series::created`], [`Series::sighted`]).
     fn observe(&mut self, key: &str, now: Timestamp) -> Step {
         self.expire(now);
-        match self.by_key.get_mut(key) {
-            Some(seen) => {
-                seen.count += 1;
-                seen.last = now;
-                self.order.push_back((now, key.into()));
-                Step::Patch {
-                    namespace: seen.namespace.to_string(),
-                    name: seen.name.to_string(),
-                    count: seen.count,
-                }
-            }
+        match self.by_key.get(key) {
+            Some(seen) => Step::Patch {
+                namespace: seen.namespace.to_string(),
+                name: seen.name.to_string(),
+                count: seen.count + 1,
+            },
             None => Step::Create,
+        }
+    }
+
+    /// The series' Event `name` now counts `count`, last seen `now`.
+    fn sighted(&mut self, key: &str, name: &str, count: i32, now: Timestamp) {
+        if let Some(seen) = self.by_key.get_mut(key).filter(|s| &*s.name == name) {
+            seen.count = seen.count.max(count);
+            seen.last = seen.last.max(now);
         }
     }
 
@@ -106,8 +111,11 @@ impl Series {
         self.order.push_back((now, key.into()));
     }
 
-    fn forget(&mut self, key: &str) {
-        self.by_key.remove(key);
+    /// The series' Event `name` is gone; a series started since under the same key stays.
+    fn forget(&mut self, key: &str, name: &str) {
+        if self.by_key.get(key).is_some_and(|s| &*s.name == name) {
+            self.by_key.remove(key);
+        }
     }
 }
 
@@ -173,9 +181,12 @@ impl Recorder {
                 .patch(&name, &PatchParams::default(), &Patch::Merge(&series))
                 .await
             {
-                Ok(_) => return Ok(()),
+                Ok(_) => {
+                    self.series().sighted(&key, &name, count, now);
+                    return Ok(());
+                }
                 // Deleted meanwhile (Events live an hour by default): start a new series.
-                Err(kube::Error::Api(s)) if s.code == 404 => self.series().forget(&key),
+                Err(kube::Error::Api(s)) if s.code == 404 => self.series().forget(&key, &name),
                 Err(e) => return Err(e),
             }
         }
@@ -272,10 +283,43 @@ mod tests {
             count,
         };
         assert_eq!(series.observe(&key, at(60)), patch(2));
+        series.sighted(&key, "conversations.1", 2, at(60));
+        // A patch the API server did not take counts nothing and extends nothing.
+        assert_eq!(series.observe(&key, at(120)), patch(3));
         // Six minutes after the last sighting, not the first.
         assert_eq!(series.observe(&key, at(60 + 359)), patch(3));
-        assert_eq!(series.observe(&key, at(60 + 359 + 360)), Step::Create);
+        series.sighted(&key, "conversations.1", 3, at(60 + 359));
+        for i in 1..100 {
+            let now = at(60 + 359 + i);
+            let Step::Patch { count, .. } = series.observe(&key, now) else {
+                panic!("a repeat is a patch");
+            };
+            series.sighted(&key, "conversations.1", count, now);
+        }
+        assert_eq!(series.order.len(), 1, "one queue entry per series");
+        assert_eq!(series.observe(&key, at(60 + 359 + 99 + 360)), Step::Create);
         assert!(series.by_key.is_empty(), "the expired series is forgotten");
+        assert!(series.order.is_empty());
+    }
+
+    #[test]
+    fn a_gone_event_ends_only_its_own_series() {
+        let mut series = Series::default();
+        let key = series_key(&event("Provisioned"), &product("conversations"));
+        series.created(&key, "messaging", "conversations.1", at(0));
+        // Two publishes found conversations.1 gone; the first already started conversations.2.
+        series.forget(&key, "conversations.1");
+        series.created(&key, "messaging", "conversations.2", at(1));
+        series.forget(&key, "conversations.1");
+        series.sighted(&key, "conversations.1", 7, at(2));
+        assert_eq!(
+            series.observe(&key, at(3)),
+            Step::Patch {
+                namespace: "messaging".into(),
+                name: "conversations.2".into(),
+                count: 2
+            }
+        );
     }
 
     #[test]

@@ -170,13 +170,12 @@ where
     let cache = Arc::new(MetaCache::default());
     let fill = cache.clone();
     let config = watcher::Config::default().labels(MANAGED);
-    let stream = gate
-        .track(
-            name,
-            watcher(Api::<PartialObjectMeta<K>>::all(client.clone()), config).default_backoff(),
-        )
-        .inspect_ok(move |event| fill.apply(event))
-        .touched_objects();
+    // The cache takes each event before the gate sees it, so a watch reported synced has its
+    // list in the cache.
+    let watch = watcher(Api::<PartialObjectMeta<K>>::all(client.clone()), config)
+        .default_backoff()
+        .inspect_ok(move |event| fill.apply(event));
+    let stream = gate.track(name, watch).touched_objects();
     (cache, stream)
 }
 
