@@ -10,7 +10,7 @@ use tracing::{debug, info};
 
 use super::context::Context;
 use super::meta_cache::MetaSummary;
-use crate::api::{labels, InventoryEntry};
+use crate::api::InventoryEntry;
 use crate::cluster::compare::contains;
 use crate::cluster::{api_resource, dynamic_api};
 use crate::plan::KubeObject;
@@ -57,15 +57,8 @@ pub struct ApplyOutcome {
     pub pruned: u32,
 }
 
-/// The product owning `labels`, if any, as `<namespace>/<name>`.
-pub fn owner_of(labels: &std::collections::BTreeMap<String, String>) -> Option<String> {
-    let product = labels.get(labels::PRODUCT)?;
-    let namespace = labels.get(labels::PRODUCT_NAMESPACE)?;
-    Some(format!("{namespace}/{product}"))
-}
-
 fn ownership(object: &InventoryEntry, live: &MetaSummary, product: &str) -> Result<(), ApplyError> {
-    match owner_of(&live.labels) {
+    match &live.owner {
         Some(owner) if owner == product => Ok(()),
         Some(owner) => Err(ApplyError::Conflict {
             object: object.to_string(),
@@ -127,15 +120,7 @@ pub async fn apply(
                 fresh_namespace = Some(key.name.clone());
             }
             if let Some(live) = live {
-                let live_labels = live.metadata.labels.clone().unwrap_or_default();
-                ownership(
-                    &key,
-                    &MetaSummary {
-                        resource_version: live.metadata.resource_version.clone(),
-                        labels: live_labels,
-                    },
-                    product,
-                )?;
+                ownership(&key, &MetaSummary::of(&live.metadata), product)?;
                 let live_value = serde_json::to_value(&live).unwrap_or_default();
                 if contains(&live_value, &value) {
                     ctx.applied
@@ -217,7 +202,7 @@ pub async fn delete_if_owned(
 ) -> Result<bool, ApplyError> {
     let owned = match ctx.stores.child(key) {
         Some(None) => return Ok(false),
-        Some(Some(live)) => owner_of(&live.labels).as_deref() == Some(product),
+        Some(Some(live)) => live.owner.as_deref() == Some(product),
         None => {
             let Ok((ar, namespaced)) = api_resource(&ctx.client, key).await else {
                 // A kind the cluster no longer serves has no objects left to delete.
@@ -225,9 +210,7 @@ pub async fn delete_if_owned(
             };
             let api = dynamic_api(&ctx.client, &ar, namespaced, key.namespace.as_deref());
             match api.get_opt(&key.name).await {
-                Ok(Some(live)) => {
-                    owner_of(&live.metadata.labels.unwrap_or_default()).as_deref() == Some(product)
-                }
+                Ok(Some(live)) => MetaSummary::of(&live.metadata).owner.as_deref() == Some(product),
                 Ok(None) => return Ok(false),
                 Err(source) => {
                     return Err(ApplyError::Kube {

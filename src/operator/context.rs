@@ -99,10 +99,7 @@ impl Stores {
             return Some(
                 self.namespaces
                     .get(&ObjectRef::new(&key.name))
-                    .map(|n| MetaSummary {
-                        resource_version: n.metadata.resource_version.clone(),
-                        labels: n.metadata.labels.clone().unwrap_or_default(),
-                    }),
+                    .map(|n| MetaSummary::of(&n.metadata)),
             );
         }
         self.children

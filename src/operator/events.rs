@@ -119,6 +119,13 @@ impl Series {
     }
 }
 
+fn type_name(t: EventType) -> &'static str {
+    match t {
+        EventType::Normal => "Normal",
+        EventType::Warning => "Warning",
+    }
+}
+
 /// The identity of a series: the event's type, action and reason, and the objects it is about.
 fn series_key(ev: &Event, regarding: &ObjectReference) -> String {
     let mut key = String::new();
@@ -126,10 +133,7 @@ fn series_key(ev: &Event, regarding: &ObjectReference) -> String {
         key.push_str(s.unwrap_or_default());
         key.push('\u{1f}');
     };
-    field(Some(match ev.type_ {
-        EventType::Normal => "Normal",
-        EventType::Warning => "Warning",
-    }));
+    field(Some(type_name(ev.type_)));
     field(Some(&ev.action));
     field(Some(&ev.reason));
     for r in std::iter::once(regarding).chain(ev.secondary.as_ref()) {
@@ -220,13 +224,7 @@ impl Recorder {
             action: Some(ev.action.clone()),
             reason: Some(ev.reason.clone()),
             note: ev.note.clone(),
-            type_: Some(
-                match ev.type_ {
-                    EventType::Normal => "Normal",
-                    EventType::Warning => "Warning",
-                }
-                .into(),
-            ),
+            type_: Some(type_name(ev.type_).into()),
             event_time: Some(MicroTime(now)),
             regarding: Some(regarding.clone()),
             related: ev.secondary.clone(),

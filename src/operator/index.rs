@@ -6,7 +6,7 @@
 //! and pick-up latency grew with the number of products (at 10,000 the burst did not converge).
 //!
 //! The child caches are not reflector stores and find a product's objects by owner themselves
-//! ([`super::meta_cache`]).
+//! (operator::meta_cache, which stages relists with [`Relisting`] too).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -23,14 +23,46 @@ pub type Keys<K> = fn(&K) -> Vec<String>;
 /// Objects of kind `K` by key. Lookups return what the last event of each object said.
 pub struct Index<K: Resource<DynamicType = ()>> {
     keys: Keys<K>,
-    inner: RwLock<Inner<K>>,
+    inner: RwLock<Relisting<Maps<K>>>,
 }
 
-struct Inner<K: Resource<DynamicType = ()>> {
-    live: Maps<K>,
-    /// A relist in progress: filled by its objects and swapped in when it is complete, as the
-    /// reflector's store does, so objects deleted while the watch was down leave the index too.
-    relist: Option<Maps<K>>,
+/// What a cache kept from watch events holds, with a relist in progress filled beside it and
+/// swapped in when complete, as the reflector's store does: lookups answer from the last
+/// complete list meanwhile, and objects deleted while the watch was down leave it too.
+pub struct Relisting<M> {
+    pub live: M,
+    relist: Option<M>,
+}
+
+impl<M: Default> Default for Relisting<M> {
+    fn default() -> Self {
+        Relisting {
+            live: M::default(),
+            relist: None,
+        }
+    }
+}
+
+impl<M: Default> Relisting<M> {
+    /// Takes in one watch event: `insert` and `remove` change the maps it is meant for.
+    pub fn apply<K>(
+        &mut self,
+        event: &watcher::Event<K>,
+        insert: impl Fn(&mut M, &K),
+        remove: impl Fn(&mut M, &K),
+    ) {
+        match event {
+            watcher::Event::Apply(o) => insert(&mut self.live, o),
+            watcher::Event::Delete(o) => remove(&mut self.live, o),
+            watcher::Event::Init => self.relist = Some(M::default()),
+            watcher::Event::InitApply(o) => insert(self.relist.get_or_insert_with(M::default), o),
+            watcher::Event::InitDone => {
+                if let Some(maps) = self.relist.take() {
+                    self.live = maps;
+                }
+            }
+        }
+    }
 }
 
 /// One entry per indexed object, shared between both maps (an `Arc` in each, not a copy), and
@@ -100,33 +132,18 @@ impl<K: Resource<DynamicType = ()> + Clone> Index<K> {
     pub fn new(keys: Keys<K>) -> Self {
         Index {
             keys,
-            inner: RwLock::new(Inner {
-                live: Maps::default(),
-                relist: None,
-            }),
+            inner: RwLock::default(),
         }
     }
 
     /// Takes in one watch event, before the cache does.
     pub fn apply(&self, event: &watcher::Event<K>) {
         let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
-        match event {
-            watcher::Event::Apply(o) => inner.live.insert(bare(o), (self.keys)(o)),
-            watcher::Event::Delete(o) => inner.live.remove(&bare(o)),
-            watcher::Event::Init => inner.relist = Some(Maps::default()),
-            watcher::Event::InitApply(o) => {
-                let keys = (self.keys)(o);
-                inner
-                    .relist
-                    .get_or_insert_with(Maps::default)
-                    .insert(bare(o), keys)
-            }
-            watcher::Event::InitDone => {
-                if let Some(maps) = inner.relist.take() {
-                    inner.live = maps;
-                }
-            }
-        }
+        inner.apply(
+            event,
+            |maps, o| maps.insert(bare(o), (self.keys)(o)),
+            |maps, o| maps.remove(&bare(o)),
+        );
     }
 
     /// The objects found under `key`, by namespace and name.

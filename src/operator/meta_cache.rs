@@ -9,12 +9,14 @@
 //! shares each owner between its objects, and finds a product's objects by owner without a
 //! scan.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
+use kube::api::ObjectMeta;
 use kube::core::PartialObjectMeta;
 use kube::runtime::watcher;
 
+use super::index::Relisting;
 use crate::api::labels;
 
 /// `<namespace>/<name>`, or `<name>` for a cluster-scoped object.
@@ -26,8 +28,8 @@ fn key(namespace: Option<&str>, name: &str) -> String {
 }
 
 /// The product an object's labels name, as `<namespace>/<name>`.
-fn owner<K>(o: &PartialObjectMeta<K>) -> Option<String> {
-    let l = o.metadata.labels.as_ref()?;
+fn owner_of(meta: &ObjectMeta) -> Option<String> {
+    let l = meta.labels.as_ref()?;
     Some(format!(
         "{}/{}",
         l.get(labels::PRODUCT_NAMESPACE)?,
@@ -35,12 +37,22 @@ fn owner<K>(o: &PartialObjectMeta<K>) -> Option<String> {
     ))
 }
 
-/// The labels and resourceVersion of a cached object: all a reconcile needs to decide whether a
-/// child is ours and unchanged since we last applied it.
+/// The owner and resourceVersion of an object: all a reconcile needs to decide whether a child
+/// is ours and unchanged since we last applied it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetaSummary {
     pub resource_version: Option<String>,
-    pub labels: BTreeMap<String, String>,
+    /// The product its labels name, as `<namespace>/<name>`.
+    pub owner: Option<String>,
+}
+
+impl MetaSummary {
+    pub fn of(meta: &ObjectMeta) -> Self {
+        MetaSummary {
+            resource_version: meta.resource_version.clone(),
+            owner: owner_of(meta),
+        }
+    }
 }
 
 struct Entry {
@@ -76,7 +88,7 @@ impl Maps {
         let k = key(o.metadata.namespace.as_deref(), name);
         self.remove(&k);
         let k: Arc<str> = Arc::from(k);
-        let owner = owner(o).map(|owner| {
+        let owner = owner_of(&o.metadata).map(|owner| {
             let shared = match self.by_owner.get_key_value(owner.as_str()) {
                 Some((shared, _)) => shared.clone(),
                 None => Arc::from(owner),
@@ -103,55 +115,28 @@ impl Maps {
 /// The metadata of one child kind, kept from its watch's events.
 #[derive(Default)]
 pub struct MetaCache {
-    inner: RwLock<Inner>,
-}
-
-#[derive(Default)]
-struct Inner {
-    live: Maps,
-    /// A relist in progress, swapped in once complete (as a reflector's store does), so objects
-    /// deleted while the watch was down leave the cache too.
-    relist: Option<Maps>,
+    inner: RwLock<Relisting<Maps>>,
 }
 
 impl MetaCache {
     /// Takes in one watch event, before the controller sees its object.
     pub fn apply<K>(&self, event: &watcher::Event<PartialObjectMeta<K>>) {
         let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
-        match event {
-            watcher::Event::Apply(o) => inner.live.insert(o),
-            watcher::Event::Delete(o) => {
-                if let Some(name) = o.metadata.name.as_deref() {
-                    inner
-                        .live
-                        .remove(&key(o.metadata.namespace.as_deref(), name))
-                }
+        inner.apply(event, Maps::insert, |maps, o| {
+            if let Some(name) = o.metadata.name.as_deref() {
+                maps.remove(&key(o.metadata.namespace.as_deref(), name))
             }
-            watcher::Event::Init => inner.relist = Some(Maps::default()),
-            watcher::Event::InitApply(o) => {
-                inner.relist.get_or_insert_with(Maps::default).insert(o)
-            }
-            watcher::Event::InitDone => {
-                if let Some(maps) = inner.relist.take() {
-                    inner.live = maps;
-                }
-            }
-        }
+        });
     }
 
-    /// The object's resourceVersion and ownership labels, when it is cached.
+    /// The object's resourceVersion and owner, when it is cached.
     pub fn get(&self, namespace: Option<&str>, name: &str) -> Option<MetaSummary> {
         let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
         let entry = inner.live.objects.get(key(namespace, name).as_str())?;
-        let mut labels = BTreeMap::new();
-        if let Some((ns, product)) = entry.owner.as_deref().and_then(|o| o.split_once('/')) {
-            labels.insert(labels::PRODUCT_NAMESPACE.to_string(), ns.to_string());
-            labels.insert(labels::PRODUCT.to_string(), product.to_string());
-        }
         Some(MetaSummary {
             resource_version: (!entry.resource_version.is_empty())
                 .then(|| entry.resource_version.to_string()),
-            labels,
+            owner: entry.owner.as_deref().map(str::to_string),
         })
     }
 
@@ -177,23 +162,13 @@ impl MetaCache {
         found.sort();
         found
     }
-
-    /// How many objects are cached.
-    pub fn len(&self) -> usize {
-        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
-        inner.live.objects.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::ConfigMap;
-    use kube::api::ObjectMeta;
+    use std::collections::BTreeMap;
 
     fn meta(ns: &str, name: &str, rv: &str, product: Option<&str>) -> PartialObjectMeta<ConfigMap> {
         PartialObjectMeta {
@@ -233,16 +208,7 @@ mod tests {
         );
         let summary = cache.get(Some("a"), "x").unwrap();
         assert_eq!(summary.resource_version.as_deref(), Some("1"));
-        assert_eq!(
-            summary.labels,
-            BTreeMap::from([
-                (labels::PRODUCT.to_string(), "conv".to_string()),
-                (
-                    labels::PRODUCT_NAMESPACE.to_string(),
-                    "messaging".to_string()
-                ),
-            ])
-        );
+        assert_eq!(summary.owner.as_deref(), Some("messaging/conv"));
 
         // Relabelled to another product, then unlabelled.
         cache.apply(&watcher::Event::Apply(meta("a", "x", "4", Some("orders"))));
@@ -254,7 +220,7 @@ mod tests {
         cache.apply(&watcher::Event::Apply(meta("a", "y", "5", None)));
         assert!(cache.owned_by("messaging", "conv").is_empty());
         let unowned = cache.get(Some("a"), "y").unwrap();
-        assert!(unowned.labels.is_empty());
+        assert_eq!(unowned.owner, None);
 
         cache.apply(&watcher::Event::Delete(meta("a", "x", "6", Some("orders"))));
         assert_eq!(cache.get(Some("a"), "x"), None);
@@ -262,7 +228,7 @@ mod tests {
             cache.owned_by("messaging", "orders"),
             vec![(Some("b".into()), "x".into())]
         );
-        assert_eq!(cache.len(), 2);
+        assert_eq!(cache.inner.read().unwrap().live.objects.len(), 2);
     }
 
     #[test]

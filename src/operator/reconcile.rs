@@ -806,7 +806,9 @@ fn owned_namespaces(ctx: &Context, product: &str) -> Vec<crate::api::InventoryEn
         .state()
         .iter()
         .filter(|n| {
-            apply::owner_of(&n.metadata.labels.clone().unwrap_or_default()).as_deref()
+            super::meta_cache::MetaSummary::of(&n.metadata)
+                .owner
+                .as_deref()
                 == Some(product)
         })
         .map(|n| crate::api::InventoryEntry {

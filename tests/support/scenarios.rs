@@ -1092,20 +1092,17 @@ pub async fn events_form_series(cluster: &Cluster, suffix: &str) {
         action: "Reconcile".into(),
         secondary: None,
     };
-    for _ in 0..3 {
+    let publish = async |reason: &str, about: &str| {
         recorder
-            .publish(&event("Provisioned"), &regarding("a"))
+            .publish(&event(reason), &regarding(about))
             .await
-            .unwrap();
+            .unwrap()
+    };
+    for _ in 0..3 {
+        publish("Provisioned", "a").await;
     }
-    recorder
-        .publish(&event("Failed"), &regarding("a"))
-        .await
-        .unwrap();
-    recorder
-        .publish(&event("Provisioned"), &regarding("b"))
-        .await
-        .unwrap();
+    publish("Failed", "a").await;
+    publish("Provisioned", "b").await;
 
     let events: Api<K8sEvent> = Api::namespaced(cluster.client.clone(), &ns);
     let listed = |reason: &'static str, about: &'static str| {
@@ -1145,10 +1142,7 @@ pub async fn events_form_series(cluster: &Cluster, suffix: &str) {
         .delete(&provisioned[0].name_any(), &DeleteParams::default())
         .await
         .unwrap();
-    recorder
-        .publish(&event("Provisioned"), &regarding("a"))
-        .await
-        .unwrap();
+    publish("Provisioned", "a").await;
     let again = listed("Provisioned", "a").await;
     assert_eq!(again.len(), 1, "{again:#?}");
     assert_ne!(again[0].name_any(), provisioned[0].name_any());
