@@ -23,6 +23,22 @@ use kube::Client;
 /// How long a published event can still grow a series (client-go's and kube's value).
 const SERIES_TTL: SignedDuration = SignedDuration::from_mins(6);
 
+/// The API server's limits on an Event (`events.k8s.io/v1` validation), in bytes: longer fields
+/// make it refuse the whole Event.
+const NOTE_LIMIT: usize = 1024;
+const ACTION_REASON_LIMIT: usize = 128;
+/// A name's limit (a DNS subdomain), less the `.` and 16 hex digits of the time added to it.
+const NAME_PREFIX_LIMIT: usize = 253 - 17;
+
+/// The longest prefix of `s` within `limit` bytes that ends on a character boundary.
+fn bounded(s: &str, limit: usize) -> String {
+    let mut end = s.len().min(limit);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
 /// Publishes Events, aggregating repeats into series.
 pub struct Recorder {
     client: Client,
@@ -216,14 +232,18 @@ impl Recorder {
                 ),
                 name: Some(format!(
                     "{}.{:x}",
-                    regarding.name.as_deref().unwrap_or(controller),
+                    bounded(
+                        regarding.name.as_deref().unwrap_or(controller),
+                        NAME_PREFIX_LIMIT
+                    )
+                    .trim_end_matches(['.', '-']),
                     now.as_nanosecond()
                 )),
                 ..ObjectMeta::default()
             },
-            action: Some(ev.action.clone()),
-            reason: Some(ev.reason.clone()),
-            note: ev.note.clone(),
+            action: Some(bounded(&ev.action, ACTION_REASON_LIMIT)),
+            reason: Some(bounded(&ev.reason, ACTION_REASON_LIMIT)),
+            note: ev.note.as_deref().map(|n| bounded(n, NOTE_LIMIT)),
             type_: Some(type_name(ev.type_).into()),
             event_time: Some(MicroTime(now)),
             regarding: Some(regarding.clone()),
@@ -267,6 +287,18 @@ mod tests {
             uid: Some(format!("uid-{name}")),
             ..ObjectReference::default()
         }
+    }
+
+    #[test]
+    fn fields_are_cut_to_the_api_servers_limits_on_a_character_boundary() {
+        // 1,000 characters of two bytes each: kube-apiserver counts bytes, so cutting at 1,000
+        // characters would still be refused.
+        let note = "é".repeat(1000);
+        let cut = bounded(&note, NOTE_LIMIT);
+        assert_eq!(cut.len(), 1024);
+        assert!(cut.chars().all(|c| c == 'é'));
+        assert_eq!(bounded("Provisioned", ACTION_REASON_LIMIT), "Provisioned");
+        assert_eq!(bounded("aé", 2), "a");
     }
 
     #[test]

@@ -687,7 +687,7 @@ pub(super) async fn publish<K: Resource<DynamicType = ()>>(
     let event = Event {
         type_,
         reason: reason.to_string(),
-        note: Some(note.chars().take(1000).collect()),
+        note: Some(note.to_string()),
         action: "Reconcile".to_string(),
         secondary: None,
     };

@@ -78,27 +78,25 @@ type Events<K> = futures::stream::BoxStream<'static, watcher::Result<watcher::Ev
 
 /// A watch of a kind whose objects may not all be readable: raw objects on the wire, converted
 /// one by one, so one bad object is reported and skipped instead of failing the whole list.
+///
+/// The caller passes it through its cache before [`SyncGate::track`], so a watch reported synced
+/// has its list in the cache.
 fn lenient_watch<K: Lenient + std::fmt::Debug + Send + Sync + 'static>(
     api: Api<DynamicObject>,
-    gate: &Arc<SyncGate>,
-    name: &'static str,
     report: tokio::sync::mpsc::UnboundedSender<Unreadable>,
 ) -> Events<K> {
-    gate.track(
-        name,
-        watcher(api, watcher::Config::default())
-            .default_backoff()
-            .modify(unreadable::slim_object),
-    )
-    .try_filter_map(move |event| {
-        let report = report.clone();
-        async move {
-            Ok(unreadable::readable::<K>(event, &move |u| {
-                let _ = report.send(u);
-            }))
-        }
-    })
-    .boxed()
+    watcher(api, watcher::Config::default())
+        .default_backoff()
+        .modify(unreadable::slim_object)
+        .try_filter_map(move |event| {
+            let report = report.clone();
+            async move {
+                Ok(unreadable::readable::<K>(event, &move |u| {
+                    let _ = report.send(u);
+                }))
+            }
+        })
+        .boxed()
 }
 
 fn raw_api<K: Resource<DynamicType = ()>>(
@@ -133,18 +131,13 @@ where
         + 'static,
 {
     let (reader, writer) = reflector::store();
-    let stream = reflector::reflector(
-        writer,
-        gate.track(
-            name,
-            watcher(Api::<PartialObjectMeta<K>>::all(client.clone()), config)
-                .default_backoff()
-                .modify(move |o: &mut PartialObjectMeta<K>| {
-                    unreadable::slim_to_identity(&mut o.metadata)
-                }),
-        ),
-    )
-    .touched_objects();
+    // The store takes each event before the gate sees it.
+    let watch = watcher(Api::<PartialObjectMeta<K>>::all(client.clone()), config)
+        .default_backoff()
+        .modify(move |o: &mut PartialObjectMeta<K>| unreadable::slim_to_identity(&mut o.metadata));
+    let stream = gate
+        .track(name, reflector::reflector(writer, watch))
+        .touched_objects();
     (reader, stream)
 }
 
@@ -291,24 +284,24 @@ pub async fn run_with_metrics(
     // Shared stores pass on changes, not deletes: deleted readers are sent on to their
     // producers, whose `status.consumers` must drop them.
     let (deleted_products_tx, deleted_products) = futures::channel::mpsc::unbounded();
-    let products_root = lenient_watch::<DataProduct>(
+    // The index takes each event before the cache, so a mapper never finds an object in the
+    // cache that the index does not know yet; the gate sees it after both.
+    let products_cached = lenient_watch::<DataProduct>(
         raw_api::<DataProduct>(&client, namespace),
-        &gate,
-        "dataproducts",
         report_tx.clone(),
     )
-    // The index takes each event before the cache, so a mapper never finds an object in the
-    // cache that the index does not know yet.
     .inspect_ok({
         let index = products.index.clone();
         move |e| index.apply(e)
     })
-    .reflect_shared(products_writer)
-    .inspect_ok(move |e| {
-        if let watcher::Event::Delete(p) = e {
-            let _ = deleted_products_tx.unbounded_send(Ok(p.clone()));
-        }
-    });
+    .reflect_shared(products_writer);
+    let products_root = gate
+        .track("dataproducts", products_cached)
+        .inspect_ok(move |e| {
+            if let watcher::Event::Delete(p) = e {
+                let _ = deleted_products_tx.unbounded_send(Ok(p.clone()));
+            }
+        });
 
     // One DataProductAccess watch, shared by both controllers.
     let (accesses, accesses_writer) = reflector::store_shared::<DataProductAccess>(SHARED_BUFFER);
@@ -325,34 +318,36 @@ pub async fn run_with_metrics(
             .expect("a shared store has subscribers"),
     );
     let (deleted_accesses_tx, deleted_accesses) = futures::channel::mpsc::unbounded();
-    let accesses_root = lenient_watch::<DataProductAccess>(
+    let accesses_cached = lenient_watch::<DataProductAccess>(
         raw_api::<DataProductAccess>(&client, None),
-        &gate,
-        "dataproductaccesses",
         report_tx.clone(),
     )
     .inspect_ok({
         let index = accesses.index.clone();
         move |e| index.apply(e)
     })
-    .reflect_shared(accesses_writer)
-    .inspect_ok(move |e| {
-        if let watcher::Event::Delete(a) = e {
-            let _ = deleted_accesses_tx.unbounded_send(Ok(a.clone()));
-        }
-    });
+    .reflect_shared(accesses_writer);
+    let accesses_root = gate
+        .track("dataproductaccesses", accesses_cached)
+        .inspect_ok(move |e| {
+            if let watcher::Event::Delete(a) = e {
+                let _ = deleted_accesses_tx.unbounded_send(Ok(a.clone()));
+            }
+        });
 
     let (templates, templates_writer) = reflector::store();
-    let templates_stream = reflector::reflector(
-        templates_writer,
-        lenient_watch::<DataProductTemplate>(
-            raw_api::<DataProductTemplate>(&client, None),
-            &gate,
+    let templates_stream = gate
+        .track(
             "dataproducttemplates",
-            report_tx.clone(),
-        ),
-    )
-    .touched_objects();
+            reflector::reflector(
+                templates_writer,
+                lenient_watch::<DataProductTemplate>(
+                    raw_api::<DataProductTemplate>(&client, None),
+                    report_tx.clone(),
+                ),
+            ),
+        )
+        .touched_objects();
     let (namespaces, namespaces_stream) =
         metadata_watch::<Namespace>(&client, &gate, "namespaces", watcher::Config::default());
 

@@ -274,12 +274,7 @@ async fn event(ctx: &Context, u: &Unreadable) {
     let e = Event {
         type_: EventType::Warning,
         reason: "Unreadable".into(),
-        note: Some(
-            format!("cannot read this {kind}: {}", u.error)
-                .chars()
-                .take(1000)
-                .collect(),
-        ),
+        note: Some(format!("cannot read this {kind}: {}", u.error)),
         action: "Read".into(),
         secondary: None,
     };

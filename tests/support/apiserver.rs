@@ -574,6 +574,7 @@ impl Store {
             ));
         }
         self.check_namespace(res, ns)?;
+        event_rules::check(&r, &body, None)?;
         if r.status && !r.is_namespace() {
             // Like CRDs with a status subresource: status cannot be set on create.
             if let Some(o) = body.as_object_mut() {
@@ -867,6 +868,7 @@ impl Store {
         } else {
             set_meta(&mut new, "managedFields", Value::Array(entries));
         }
+        event_rules::check(&r, &new, Some(old))?;
         // The API server does not write (nor bump resourceVersion) when nothing changed.
         let mut unchanged = new.clone();
         if let Some(rv) = meta_field(old, "resourceVersion") {
@@ -2981,5 +2983,149 @@ mod unit {
         let key = ("ns".to_string(), "a\"b".to_string());
         assert_eq!(decode_continue(&encode_continue(&key)), Some(key));
         assert_eq!(decode_continue("zz"), None);
+    }
+}
+
+/// The API server's validation of `events.k8s.io/v1` Events (kube-apiserver's
+/// `ValidateEventCreate` and `ValidateEventUpdate`), so an Event the real server would refuse
+/// is refused here too. Other kinds are not validated.
+mod event_rules {
+    use super::{ApiError, ApiResult, Resource};
+    use serde_json::Value;
+
+    const NOTE_LIMIT: usize = 1024;
+    const SHORT_LIMIT: usize = 128;
+
+    /// A MicroTime as the server parses it: RFC 3339 with exactly six fractional digits.
+    fn is_micro_time(v: Option<&Value>) -> bool {
+        let Some(s) = v.and_then(Value::as_str) else {
+            return false;
+        };
+        let b = s.as_bytes();
+        b.len() >= 27
+            && b[4] == b'-'
+            && b[10] == b'T'
+            && b[19] == b'.'
+            && b[20..26].iter().all(u8::is_ascii_digit)
+            && matches!(b[26], b'Z' | b'+' | b'-')
+    }
+
+    /// `[prefix/]name`: a DNS subdomain prefix, and a name of at most 63 alphanumerics, `-`,
+    /// `_` or `.` that starts and ends alphanumeric.
+    fn is_qualified_name(s: &str) -> bool {
+        let (prefix, name) = match s.rsplit_once('/') {
+            Some((p, n)) => (Some(p), n),
+            None => (None, s),
+        };
+        let name_ok = !name.is_empty()
+            && name.len() <= 63
+            && name
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(&c))
+            && name.as_bytes()[0].is_ascii_alphanumeric()
+            && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric();
+        name_ok && prefix.is_none_or(is_dns_subdomain)
+    }
+
+    fn is_dns_subdomain(s: &str) -> bool {
+        !s.is_empty()
+            && s.len() <= 253
+            && s.split('.').all(|l| {
+                !l.is_empty()
+                    && l.bytes()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+            })
+    }
+
+    pub(super) fn check(r: &Resource, event: &Value, old: Option<&Value>) -> ApiResult<()> {
+        if r.group != "events.k8s.io" {
+            return Ok(());
+        }
+        let text = |f: &str| event.get(f).and_then(Value::as_str).unwrap_or("");
+        let mut errors = Vec::new();
+        let namespace = event["metadata"]["namespace"].as_str().unwrap_or("");
+        if !is_dns_subdomain(event["metadata"]["name"].as_str().unwrap_or("")) {
+            errors.push("metadata.name: Invalid value: must be a DNS subdomain".to_string());
+        }
+        if !is_micro_time(event.get("eventTime")) {
+            errors.push("eventTime: Required value".into());
+        }
+        if !matches!(text("type"), "Normal" | "Warning") {
+            errors.push(format!("type: Invalid value: \"{}\"", text("type")));
+        }
+        for deprecated in [
+            "deprecatedFirstTimestamp",
+            "deprecatedLastTimestamp",
+            "deprecatedCount",
+            "deprecatedSource",
+        ] {
+            if event.get(deprecated).is_some_and(|v| !v.is_null()) {
+                errors.push(format!("{deprecated}: Invalid value: needs to be unset"));
+            }
+        }
+        if event["regarding"]["namespace"]
+            .as_str()
+            .unwrap_or("")
+            .is_empty()
+            && !matches!(namespace, "default" | "kube-system")
+        {
+            errors
+                .push("regarding.namespace: Invalid value: does not match event.namespace".into());
+        }
+        if !is_qualified_name(text("reportingController")) {
+            errors.push("reportingController: Invalid value: not a qualified name".into());
+        }
+        for (field, limit) in [
+            ("reportingInstance", SHORT_LIMIT),
+            ("action", SHORT_LIMIT),
+            ("reason", SHORT_LIMIT),
+        ] {
+            match text(field).len() {
+                0 => errors.push(format!("{field}: Required value")),
+                n if n > limit => errors.push(format!(
+                    "{field}: Invalid value: can have at most {limit} characters"
+                )),
+                _ => {}
+            }
+        }
+        if text("note").len() > NOTE_LIMIT {
+            errors.push(format!(
+                "note: Invalid value: can have at most {NOTE_LIMIT} characters"
+            ));
+        }
+        if let Some(series) = event.get("series").filter(|v| !v.is_null()) {
+            if series["count"].as_i64().unwrap_or(0) < 2 {
+                errors.push("series.count: Invalid value: should be at least 2".into());
+            }
+            if !is_micro_time(series.get("lastObservedTime")) {
+                errors.push("series.lastObservedTime: Required value".into());
+            }
+        }
+        if let Some(old) = old {
+            for field in [
+                "regarding",
+                "related",
+                "reason",
+                "note",
+                "action",
+                "reportingController",
+                "reportingInstance",
+            ] {
+                if event.get(field) != old.get(field) {
+                    errors.push(format!("{field}: Invalid value: field is immutable"));
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::invalid(format!(
+                "Event.events.k8s.io \"{}\" is invalid: [{}]",
+                event["metadata"]["name"].as_str().unwrap_or(""),
+                errors.join(", ")
+            )))
+        }
     }
 }

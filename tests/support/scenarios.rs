@@ -1137,6 +1137,33 @@ pub async fn events_form_series(cluster: &Cluster, suffix: &str) {
     assert_eq!(other.len(), 1);
     assert!(other[0].series.is_none(), "a single event has no series");
 
+    // What the API server would refuse whole is cut to its limits instead: a note of 1,000
+    // two-byte characters (its limit is 1,024 bytes) about an object with a 250-character name.
+    let long_name = format!("{}z", "long-name.".repeat(25));
+    let long = Event {
+        note: Some("é".repeat(1000)),
+        ..event("Invalid")
+    };
+    recorder
+        .publish(&long, &regarding(&long_name))
+        .await
+        .expect("a long note and name are cut, not refused");
+    let cut = events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|e| e.reason.as_deref() == Some("Invalid"))
+        .expect("the long event");
+    let note = cut.note.unwrap_or_default();
+    assert!(
+        note.len() <= 1024 && note.starts_with('é'),
+        "{}",
+        note.len()
+    );
+    assert!(cut.metadata.name.as_ref().is_some_and(|n| n.len() <= 253));
+
     // Deleted (Events expire after an hour on a real cluster): the next one is new.
     events
         .delete(&provisioned[0].name_any(), &DeleteParams::default())
