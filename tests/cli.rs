@@ -489,3 +489,44 @@ fn a_broken_library_template_is_blamed_by_its_own_file_in_validate_and_plan() {
     let at = format!("{t}:{line}: messaging/events: spec.storage.bucketName: template standard:");
     assert!(err.contains(&at), "{err}");
 }
+
+/// `plan` refuses what `validate` refuses: an access request that breaks a rule is reported
+/// with its file and line, plan exits 1, and no grant takes anything from it (its expiry here).
+#[test]
+fn plan_reports_an_invalid_access_request_as_validate_does() {
+    let request = scratch(
+        "bad-access.yaml",
+        "apiVersion: dataproducts.io/v1alpha1
+kind: DataProductAccess
+metadata: {name: attribution-reads-conversations, namespace: marketing}
+spec:
+  product: messaging/conversations
+  outputs: [conversations]
+  consumer: {product: marketing/campaign-attribution}
+  purpose: Campaign attribution model
+  expires: \"2027-13-45\"
+",
+    );
+    let line = format!(
+        "{request}:9: marketing/attribution-reads-conversations: spec.expires: \"2027-13-45\" is not a valid date; write YYYY-MM-DD [access-expires]"
+    );
+    for command in ["validate", "plan"] {
+        let (code, out, err) = dpctl(&[
+            command,
+            "-f",
+            &request,
+            &example("messaging"),
+            &example("marketing"),
+            "-t",
+            &templates(),
+        ]);
+        assert_eq!(code, ExitCode::from(1), "{command}: {err}");
+        assert!(
+            format!("{out}{err}").contains(&line),
+            "{command}: {out}{err}"
+        );
+        if command == "plan" {
+            assert!(!out.contains("2027-13-45"), "{command}: {out}");
+        }
+    }
+}

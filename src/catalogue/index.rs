@@ -737,7 +737,7 @@ fn entry(
                 // Reading one's own product needs no grant.
                 (Some(_), Some(pr)) if pr == r => true,
                 (Some(pp), Some(_)) => world.template_of(pp).is_some_and(|pt| {
-                    crate::model::granted_outputs(pp, pt, r)
+                    crate::plan::granted_to(pp, pt, r, world, Some(today))
                         .iter()
                         .any(|o| Some(o.as_str()) == i.output.as_deref())
                 }),

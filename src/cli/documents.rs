@@ -65,6 +65,24 @@ impl Inputs {
         s
     }
 
+    /// The violations of the access requests given with -f, each located in its file:
+    /// `(FILE:LINE: namespace/name, violation)`. The operator denies such a request, and no
+    /// plan grants anything for it.
+    pub fn access_violations(&self) -> Vec<(String, Violation)> {
+        let mut lines = Vec::new();
+        for (a, source) in &self.accesses {
+            let name = format!(
+                "{}/{}",
+                a.metadata.namespace.as_deref().unwrap_or_default(),
+                a.metadata.name.as_deref().unwrap_or_default()
+            );
+            for v in crate::governance::validate_access(a, &self.world) {
+                lines.push((format!("{}: {name}", source.at(&v.path)), v));
+            }
+        }
+        lines
+    }
+
     /// Inputs whose producer is not among the documents, one warning each:
     /// `FILE: namespace/name: spec.inputs[i]: producer … is not among the given documents; …`.
     pub fn missing_producers(&self) -> Vec<String> {

@@ -52,6 +52,11 @@ pub fn run(args: &PlanArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             }
         }
     }
+    // A request that breaks a rule is denied: the plans above grant nothing for it.
+    for (at, v) in inputs.access_violations() {
+        failed = true;
+        let _ = writeln!(err, "{at}: {v}");
+    }
     let text = match args.output {
         Format::Yaml => yaml,
         Format::Json => {

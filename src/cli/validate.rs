@@ -38,16 +38,7 @@ pub fn run(args: &InputArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             }
         }
     }
-    for (a, source) in &inputs.accesses {
-        let name = format!(
-            "{}/{}",
-            a.metadata.namespace.as_deref().unwrap_or_default(),
-            a.metadata.name.as_deref().unwrap_or_default()
-        );
-        for v in governance::validate_access(a, &inputs.world) {
-            lines.push((format!("{}: {name}", source.at(&v.path)), v));
-        }
-    }
+    lines.extend(inputs.access_violations());
     for (file, v) in &lines {
         let _ = writeln!(out, "{file}: {v}");
     }

@@ -102,7 +102,11 @@ pub fn decide(
     let approved_outputs: Vec<String> = match listed {
         Some(c) if c.outputs.is_empty() => grantable.clone(),
         Some(c) => c.outputs.clone(),
-        None if producer.spec.access.visibility == Visibility::Public => {
+        // A public product approves consumer products by itself; an IAM principal could be
+        // anyone's, so the producer lists it (the plan grants principals only when listed).
+        None if producer.spec.access.visibility == Visibility::Public
+            && access.spec.consumer.product.is_some() =>
+        {
             public_outputs(producer, template)
         }
         None => Vec::new(),
@@ -127,8 +131,13 @@ pub fn decide(
                 AccessPhase::Pending,
                 "AwaitingApproval",
                 format!(
-                    "waiting for the owners of {} to list this consumer in spec.access.consumers",
-                    access.spec.product
+                    "waiting for the owners of {} to list this {} in spec.access.consumers",
+                    access.spec.product,
+                    if access.spec.consumer.product.is_some() {
+                        "consumer"
+                    } else {
+                        "IAM principal (a public product approves consumer products, not principals, by itself)"
+                    }
                 ),
             ),
         };
@@ -373,5 +382,33 @@ mod tests {
             decide(&other, &w, true, None, today()).phase,
             AccessPhase::Pending
         );
+    }
+
+    #[test]
+    fn a_public_product_approves_consumer_products_by_itself_but_not_principals() {
+        let (mut w, a) = world();
+        let producer = w
+            .products
+            .values_mut()
+            .find(|p| p.metadata.name.as_deref() == Some("conversations"))
+            .unwrap();
+        producer.spec.access.visibility = Visibility::Public;
+        producer.spec.access.consumers.clear();
+        assert_eq!(
+            decide(&a, &w, true, None, today()).phase,
+            AccessPhase::Granted
+        );
+        // The plan grants an IAM principal only when the producer lists it, so the request
+        // may not say Granted (and hand out table names) for a grant that is never made.
+        let mut principal = a.clone();
+        principal.spec.consumer.product = None;
+        principal.spec.consumer.principal = Some("arn:aws:iam::123456789012:role/analysts".into());
+        let d = decide(&principal, &w, true, None, today());
+        assert_eq!(
+            (d.phase, d.reason),
+            (AccessPhase::Pending, "AwaitingApproval"),
+            "{d:?}"
+        );
+        assert!(d.message.contains("IAM principal"), "{}", d.message);
     }
 }

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use crate::api::{DataProduct, ProductRef};
 use crate::governance::{self, breaking, Violation};
 use crate::model::World;
-use crate::plan::{self, AwsResource, Plan};
+use crate::plan::{self, Plan};
 
 /// What the status records as published for each output (its version and any deprecation),
 /// which the breaking-change check compares against next time.
@@ -75,18 +75,12 @@ pub fn today() -> jiff::civil::Date {
         .date()
 }
 
-/// Whether an expiry date (`YYYY-MM-DD`, inclusive) has passed on `today`. The one place grant
-/// and access expiry is decided.
-pub fn expired(expires: Option<&str>, today: jiff::civil::Date) -> Option<jiff::civil::Date> {
-    expires
-        .and_then(|e| e.parse::<jiff::civil::Date>().ok())
-        .filter(|e| *e < today)
-}
+pub use crate::model::world::expired;
 
 /// Evaluates one product: the template must exist and be valid, the namespace must admit the
 /// product, every governance rule must hold (names included, against every other product in
 /// `world`), no published output may break, and the product may not move namespace. Then the
-/// plan, without grants that have expired on `facts.today`.
+/// plan on `facts.today` (grants past their expiry are not in it, so the AWS step revokes them).
 pub fn evaluate(product: &DataProduct, world: &World, facts: &Facts) -> Result<Plan, Refusal> {
     let me = World::product_ref(product);
     let collisions = governance::validate_set(world)
@@ -207,11 +201,6 @@ fn evaluate_with(
             ));
         }
     }
-    // Grants past their expiry leave the plan, so the AWS step revokes them.
-    planned.aws.retain(|r| match r {
-        AwsResource::AccessGrant(g) => expired(g.spec.expires.as_deref(), facts.today).is_none(),
-        _ => true,
-    });
     // Pipelines wait for their inputs: a held pipeline's CronJob is suspended.
     planned.inputs = inputs::observe(product, world, facts.observed, facts.today);
     planned.gated = inputs::gated(product, &planned.inputs);
@@ -410,7 +399,7 @@ mod tests {
                 .aws
                 .iter()
                 .find_map(|r| match r {
-                    AwsResource::IamRole(d) => Some(d.spec.policy.to_string()),
+                    plan::AwsResource::IamRole(d) => Some(d.spec.policy.to_string()),
                     _ => None,
                 })
                 .unwrap();

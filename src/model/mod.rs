@@ -10,6 +10,4 @@ pub mod placeholders;
 pub mod world;
 
 pub use naming::Names;
-pub use world::{
-    grantable_layer, grantable_outputs, granted_outputs, public_outputs, request_is_bound, World,
-};
+pub use world::{grantable_layer, grantable_outputs, public_outputs, request_is_bound, World};

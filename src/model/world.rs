@@ -46,34 +46,6 @@ impl World {
     }
 }
 
-/// Outputs of `producer` that `consumer` may read: those listed for it among the producer's
-/// approved consumers, or, when the producer is public, every output in a public layer.
-pub fn granted_outputs(
-    producer: &DataProduct,
-    template: &DataProductTemplate,
-    consumer: &ProductRef,
-) -> Vec<String> {
-    let grantable = grantable_outputs(producer, template, Some(consumer));
-    let consumer_id = consumer.to_string();
-    let mut out: Vec<String> = Vec::new();
-    for c in &producer.spec.access.consumers {
-        if c.product.as_deref() == Some(consumer_id.as_str()) {
-            let listed = if c.outputs.is_empty() {
-                grantable.clone()
-            } else {
-                c.outputs.clone()
-            };
-            out.extend(listed.into_iter().filter(|o| grantable.contains(o)));
-        }
-    }
-    if producer.spec.access.visibility == Visibility::Public {
-        out.extend(public_outputs(producer, template));
-    }
-    out.sort();
-    out.dedup();
-    out
-}
-
 /// The deprecation that applies to an output: its own, else its product's.
 pub fn deprecation_of<'a>(product: &'a DataProduct, output: &str) -> Option<&'a Deprecation> {
     product
@@ -95,6 +67,14 @@ pub fn retired(
     deprecation_of(product, output)
         .and_then(|d| d.sunset.parse::<jiff::civil::Date>().ok())
         .filter(|sunset| *sunset < today)
+}
+
+/// Whether an expiry date (`YYYY-MM-DD`, inclusive) has passed on `today`. The one place grant
+/// and access expiry is decided.
+pub fn expired(expires: Option<&str>, today: jiff::civil::Date) -> Option<jiff::civil::Date> {
+    expires
+        .and_then(|e| e.parse::<jiff::civil::Date>().ok())
+        .filter(|e| *e < today)
 }
 
 /// Outputs that may be granted to a consumer. Private layers belong to the owning domain, so

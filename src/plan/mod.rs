@@ -14,8 +14,8 @@ pub use aws::AwsResource;
 pub use kubernetes::KubeObject;
 
 use crate::api::{DataProduct, DataProductAccess, DataProductTemplate, ProductRef, Visibility};
-use crate::model::world::retired;
-use crate::model::{grantable_outputs, granted_outputs, public_outputs, request_is_bound};
+use crate::model::world::{expired, retired};
+use crate::model::{grantable_outputs, public_outputs, request_is_bound};
 use aws::{Grant, Grantee, InputRead};
 
 /// The desired state of one product.
@@ -138,10 +138,11 @@ fn input_reads(
         let Some(ptemplate) = world.template_of(producer) else {
             continue;
         };
-        if !granted_outputs(producer, ptemplate, me)
+        // Exactly what the producer's plan grants this product (so an expired or revoked grant
+        // also leaves this role), and nothing past its sunset.
+        if !granted_to(producer, ptemplate, me, world, today)
             .iter()
             .any(|o| o == output)
-            || today.is_some_and(|d| retired(producer, output, d).is_some())
         {
             continue;
         }
@@ -166,8 +167,30 @@ fn input_reads(
     reads
 }
 
+/// The outputs of `producer` that its plan on `today` grants to the consumer product
+/// `consumer`: what that product's role may read (and the catalogue shows as granted).
+pub fn granted_to(
+    producer: &DataProduct,
+    template: &DataProductTemplate,
+    consumer: &ProductRef,
+    world: &World,
+    today: Option<jiff::civil::Date>,
+) -> Vec<String> {
+    let me = World::product_ref(producer);
+    let consumer = consumer.to_string();
+    let mut outputs: Vec<String> = grants(producer, template, &me, world, today)
+        .into_iter()
+        .filter(|g| g.grantee.product.as_deref() == Some(consumer.as_str()))
+        .flat_map(|g| g.outputs)
+        .collect();
+    outputs.sort();
+    outputs.dedup();
+    outputs
+}
+
 /// Grants for approved consumers: those the producer lists, plus, for a public product, every
-/// known access request. Expiry comes from the consumer's access request when there is one.
+/// valid access request of a consumer product. Expiry comes from the consumer's access request
+/// when there is one; on `today`, grants past it are left out.
 fn grants(
     product: &DataProduct,
     template: &DataProductTemplate,
@@ -182,7 +205,11 @@ fn grants(
     let requests: Vec<&DataProductAccess> = world
         .accesses
         .iter()
-        .filter(|a| a.spec.product == me_id && request_is_bound(a))
+        .filter(|a| {
+            a.spec.product == me_id
+                && request_is_bound(a)
+                && crate::governance::validate_access(a, world).is_empty()
+        })
         .collect();
     let request_for = |product: Option<&str>, principal: Option<&str>| {
         requests.iter().find(|a| {
@@ -268,6 +295,9 @@ fn grants(
                 expires: a.spec.expires.clone(),
             });
         }
+    }
+    if let Some(today) = today {
+        grants.retain(|g| expired(g.expires.as_deref(), today).is_none());
     }
     grants
 }
@@ -365,4 +395,92 @@ pub fn to_yaml<T: Serialize>(docs: &[T]) -> String {
         out.push_str(&crate::api::load::to_yaml(d).unwrap_or_default());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::world::examples;
+
+    fn day(d: &str) -> Option<jiff::civil::Date> {
+        Some(d.parse().unwrap())
+    }
+
+    fn product(world: &World, id: &str) -> DataProduct {
+        world.products[&ProductRef::parse(id).unwrap()].clone()
+    }
+
+    /// What a product's own role may read of other products, as planned on `today`.
+    fn reads(world: &World, id: &str, today: Option<jiff::civil::Date>) -> Vec<String> {
+        let p = product(world, id);
+        input_reads(&p, &World::product_ref(&p), world, today)
+            .into_iter()
+            .flat_map(|r| r.key_prefixes)
+            .collect()
+    }
+
+    fn grantees(world: &World, id: &str, today: Option<jiff::civil::Date>) -> Vec<String> {
+        let p = product(world, id);
+        let t = world.template_of(&p).unwrap();
+        grants(&p, t, &World::product_ref(&p), world, today)
+            .into_iter()
+            .filter_map(|g| g.grantee.product.or(g.grantee.principal))
+            .collect()
+    }
+
+    #[test]
+    fn an_expired_request_ends_the_consumers_reads_with_the_producers_grant() {
+        let world = examples();
+        // examples/marketing asks messaging/conversations for access until 2027-06-30.
+        let consumer = "marketing/campaign-attribution";
+        assert!(reads(&world, consumer, day("2027-06-30")).contains(&"conversations/".into()));
+        assert!(
+            grantees(&world, "messaging/conversations", day("2027-06-30"))
+                .contains(&consumer.to_string())
+        );
+        // The day after, neither side keeps it: the producer's grant and the consumer's own
+        // IAM permissions go together (same account, either alone would still let it read).
+        assert!(!reads(&world, consumer, day("2027-07-01")).contains(&"conversations/".into()));
+        assert!(
+            !grantees(&world, "messaging/conversations", day("2027-07-01"))
+                .contains(&consumer.to_string())
+        );
+    }
+
+    #[test]
+    fn a_public_product_is_read_only_by_those_who_asked_with_a_valid_request() {
+        let mut world = examples();
+        let reader = "marketing/campaign-attribution";
+        let mut p = product(&world, reader);
+        p.spec.inputs.push(
+            serde_json::from_value(serde_json::json!({
+                "product": "messaging/metrics", "output": "daily_metrics"
+            }))
+            .unwrap(),
+        );
+        world.add_product(p);
+        let today = day("2027-01-01");
+        assert!(
+            !reads(&world, reader, today).contains(&"daily_metrics/".into()),
+            "public means anyone may ask, not that anyone reads without asking"
+        );
+        let mut request: DataProductAccess = serde_json::from_value(serde_json::json!({
+            "apiVersion": "dataproducts.io/v1alpha1", "kind": "DataProductAccess",
+            "metadata": {"name": "attribution-reads-metrics", "namespace": "marketing"},
+            "spec": {"product": "messaging/metrics", "outputs": ["daily_metrics"],
+                     "consumer": {"product": reader}, "purpose": "Attribution",
+                     "expires": "2027-13-45"}
+        }))
+        .unwrap();
+        world.accesses.push(request.clone());
+        assert!(
+            !reads(&world, reader, today).contains(&"daily_metrics/".into()),
+            "a request with an invalid expiry is denied, not granted for ever"
+        );
+        request.spec.expires = Some("2027-06-30".into());
+        world.accesses.pop();
+        world.accesses.push(request);
+        assert!(reads(&world, reader, today).contains(&"daily_metrics/".into()));
+        assert!(!reads(&world, reader, day("2027-07-01")).contains(&"daily_metrics/".into()));
+    }
 }
