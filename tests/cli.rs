@@ -530,3 +530,25 @@ spec:
         }
     }
 }
+
+/// A failure writing output is exit 2 in every command, as `--help` says.
+#[test]
+fn a_failure_writing_output_is_exit_2() {
+    let file = scratch("not-a-directory", "");
+    let unwritable = format!("{file}/contracts.json");
+    let (code, _, err) = dpctl(&[
+        "export",
+        "--format",
+        "odcs",
+        "-f",
+        &example("messaging"),
+        "-t",
+        &templates(),
+        "-o",
+        &unwritable,
+    ]);
+    assert_eq!(code, ExitCode::from(2), "{err}");
+    let (code, _, err) = dpctl(&["schema", "-o", &file]);
+    assert_eq!(code, ExitCode::from(2), "{err}");
+    assert!(err.contains("is a file; -o takes a directory"), "{err}");
+}

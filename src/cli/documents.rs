@@ -83,7 +83,8 @@ impl Inputs {
         lines
     }
 
-    /// Inputs whose producer is not among the documents, one warning each:
+    /// Inputs whose producer, and listed consumers that, are not among the documents, one
+    /// warning each:
     /// `FILE: namespace/name: spec.inputs[i]: producer … is not among the given documents; …`.
     pub fn missing_producers(&self) -> Vec<String> {
         let mut warnings = Vec::new();
@@ -101,6 +102,21 @@ impl Inputs {
                         "{}: {r}: spec.inputs[{i}]: producer {producer} is not among the given documents; the plan leaves out DP_INPUT_{}_* and its read grants",
                         source.at(&format!("spec.inputs[{i}]")),
                         crate::plan::env_suffix(output)
+                    ));
+                }
+            }
+        }
+        // A listed consumer product that is not given has no role ARN to grant to.
+        for (r, source) in &self.products {
+            let product = &self.world.products[r];
+            for (i, c) in product.spec.access.consumers.iter().enumerate() {
+                let Some(consumer) = c.product.as_deref().and_then(ProductRef::parse) else {
+                    continue;
+                };
+                if !self.world.products.contains_key(&consumer) {
+                    warnings.push(format!(
+                        "{}: {r}: spec.access.consumers[{i}]: consumer {consumer} is not among the given documents; the plan's grant to it names no principal and takes no expiry from its access request",
+                        source.at(&format!("spec.access.consumers[{i}]"))
                     ));
                 }
             }

@@ -122,7 +122,7 @@ pub fn run(args: &ExportArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     };
     if let Err(e) = written {
         let _ = writeln!(err, "error: {e}");
-        return 1;
+        return super::EXIT_INPUT;
     }
     u8::from(failed)
 }

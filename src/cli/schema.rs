@@ -59,15 +59,23 @@ pub fn run(out_dir: Option<&Path>, out: &mut dyn Write, err: &mut dyn Write) -> 
             super::write_or_fail(out, err, &pretty(&Value::Object(all)))
         }
         Some(dir) => {
+            if dir.is_file() {
+                let _ = writeln!(
+                    err,
+                    "error: {}: is a file; -o takes a directory",
+                    dir.display()
+                );
+                return super::EXIT_INPUT;
+            }
             if let Err(e) = std::fs::create_dir_all(dir) {
                 let _ = writeln!(err, "error: {}: {e}", dir.display());
-                return 1;
+                return super::EXIT_INPUT;
             }
             for s in schemas {
                 let path = dir.join(s.file);
                 if let Err(e) = std::fs::write(&path, pretty(&s.schema)) {
                     let _ = writeln!(err, "error: {}: {e}", path.display());
-                    return 1;
+                    return super::EXIT_INPUT;
                 }
                 let code = super::write_or_fail(out, err, &format!("{}\n", path.display()));
                 if code != 0 {
