@@ -78,8 +78,9 @@ pub struct InputArgs {
     /// UTC); today when unset. Pin it to make output reproducible.
     #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
     pub date: Option<jiff::civil::Date>,
-    /// Make an input whose producer is not among the documents an error (exit 1) rather than
-    /// a warning: its plan would leave out the DP_INPUT_* variables and read grants.
+    /// Make an input whose producer, or a listed consumer product, is not among the documents
+    /// an error (exit 1) rather than a warning: the plan would leave out the DP_INPUT_*
+    /// variables and read grants, or grant to no principal.
     #[arg(long)]
     pub strict: bool,
 }
@@ -118,7 +119,7 @@ pub enum Format {
 /// The exit codes, as `--help` lists them.
 pub const EXIT_CODES: &str = "Exit codes:
   0  success: every product is valid (plan, validate), no differences (diff)
-  1  governance violations; with --strict, an input whose producer is not given; differences (diff)
+  1  governance violations; with --strict, a producer or consumer not given; differences (diff)
   2  input that could not be read: missing file, malformed YAML, unknown field, wrong type,
      no DataProduct found; or a failure writing output";
 
