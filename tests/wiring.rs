@@ -374,3 +374,72 @@ async fn repeated_events_form_one_series() {
     let cluster = cluster(&server).await;
     scenarios::events_form_series(&cluster, "w7").await;
 }
+
+/// A Glue database of the product's name that someone else made: CatalogReady is False, and the
+/// status advertises neither that database nor a SQL endpoint into it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_database_is_neither_touched_nor_advertised() {
+    use dataproduct_operator::api::{DataProduct, DataProductTemplate};
+    use dataproduct_operator::plan::Names;
+    use kube::api::{Api, PostParams};
+
+    let Some(moto) = support::moto::Moto::start() else {
+        return;
+    };
+    let server = FakeApiServer::start().await;
+    let mut cluster = cluster(&server).await;
+    cluster.aws = true;
+    cluster.aws_endpoint = Some(moto.endpoint.clone());
+    cluster.timeout = Duration::from_secs(90);
+    let (template, product) = scenarios::fixtures("w7");
+    let names = Names::derive(&product, &template).unwrap();
+    let sdk = support::moto::Sdk::new(&moto.endpoint, &template.spec.storage.region).await;
+    sdk.glue
+        .create_database()
+        .database_input(
+            aws_sdk_glue::types::DatabaseInput::builder()
+                .name(&names.database)
+                .description("someone else's")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let ns = product.metadata.namespace.clone().unwrap();
+    scenarios::install_crds(&cluster).await;
+    scenarios::domain_namespace(&cluster.client, &ns, &product.spec.domain).await;
+    Api::<DataProductTemplate>::all(cluster.client.clone())
+        .create(&PostParams::default(), &template)
+        .await
+        .unwrap();
+    let products: Api<DataProduct> = Api::namespaced(cluster.client.clone(), &ns);
+    products
+        .create(&PostParams::default(), &product)
+        .await
+        .unwrap();
+    let operator = scenarios::Operator::start(&cluster, vec![ns.clone()]).await;
+    scenarios::eventually(cluster.timeout, "CatalogReady False", || async {
+        products.get("conversations").await.ok().is_some_and(|p| {
+            scenarios::condition(&p, "CatalogReady").is_some_and(|(s, _, _)| s == "False")
+                && scenarios::condition(&p, "StorageReady").is_some_and(|(s, _, _)| s == "True")
+        })
+    })
+    .await;
+    let status = products.get("conversations").await.unwrap().status.unwrap();
+    assert_eq!(status.catalog, None, "a foreign database is not advertised");
+    assert_eq!(status.endpoints, None, "nor a SQL endpoint into it");
+    let db = sdk
+        .glue
+        .get_database()
+        .name(&names.database)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        db.database().and_then(|d| d.description()),
+        Some("someone else's")
+    );
+    operator.stop().await;
+}

@@ -461,7 +461,9 @@ impl StatusBuilder<'_> {
         let mut all = Self::all(phase, ready, checks);
         all.push(inputs_ready(plan));
 
-        let aws_ready = ctx.aws.is_some();
+        // The catalogue and its SQL endpoint are told only once CatalogReady is True: a database
+        // that is missing, or that belongs to someone else (a conflict), is not advertised.
+        let catalog_ready = cloud.catalog.ok == Some(true);
         let tables: Vec<String> = names.tables.iter().map(|(_, t)| t.clone()).collect();
         DataProductStatus {
             observed_generation: generation,
@@ -478,16 +480,24 @@ impl StatusBuilder<'_> {
             } else {
                 cloud.buckets.clone()
             },
-            catalog: aws_ready.then(|| CatalogStatus {
-                database: names.database.clone(),
-                tables: tables.clone(),
-            }),
-            endpoints: (aws_ready && !tables.is_empty()).then(|| Endpoints {
-                sql: Some(format!(
-                    "SELECT * FROM {}.{} LIMIT 10",
-                    names.database, tables[0]
-                )),
-            }),
+            catalog: if cloud.pending {
+                previous.catalog.clone()
+            } else {
+                catalog_ready.then(|| CatalogStatus {
+                    database: names.database.clone(),
+                    tables: tables.clone(),
+                })
+            },
+            endpoints: if cloud.pending {
+                previous.endpoints.clone()
+            } else {
+                (catalog_ready && !tables.is_empty()).then(|| Endpoints {
+                    sql: Some(format!(
+                        "SELECT * FROM {}.{} LIMIT 10",
+                        names.database, tables[0]
+                    )),
+                })
+            },
             outputs: evaluate::published_outputs(
                 &product.spec.outputs,
                 &previous.outputs,

@@ -282,7 +282,7 @@ async fn access_phase(api: &Api<DataProductAccess>, name: &str) -> Option<Access
     api.get_opt(name).await.ok()??.status?.phase
 }
 
-fn condition(p: &DataProduct, type_: &str) -> Option<(String, String, String)> {
+pub fn condition(p: &DataProduct, type_: &str) -> Option<(String, String, String)> {
     p.status
         .as_ref()?
         .conditions
