@@ -650,6 +650,12 @@ def check_refusals(c: Checks, base: dict) -> None:
         ("an unknown template", {"templates": {"install": ["standard", "golden"]}}, "/templates/install/1"),
         ("an unknown log format", {"logging": {"format": "yaml"}}, "/logging/format"),
         ("a resync interval that is no duration", {"resyncInterval": "often"}, "/resyncInterval"),
+        ("a resync interval in milliseconds (dpctl run counts whole seconds)", {"resyncInterval": "500ms"}, "/resyncInterval"),
+        ("a zero freshness interval", {"freshnessInterval": "0s"}, "/freshnessInterval"),
+        ("a zero AWS resync interval", {"aws": {"resyncInterval": "0m"}}, "/aws/resyncInterval"),
+        ("a PodDisruptionBudget that allows no disruption", {"replicaCount": 2, "podDisruptionBudget": {"minAvailable": 2}}, "blocks every node drain"),
+        ("a PodDisruptionBudget of 100%", {"replicaCount": 2, "podDisruptionBudget": {"minAvailable": "100%"}}, "blocks every node drain"),
+        ("a PodDisruptionBudget that is no number or percentage", {"podDisruptionBudget": {"minAvailable": "one"}}, "/podDisruptionBudget/minAvailable"),
         ("a ServiceMonitor without the Service", {"metrics": {"service": {"enabled": False}, "serviceMonitor": {"enabled": True}}}, "metrics.service.enabled"),
         ("no ServiceAccount and no name", {"serviceAccount": {"create": False}}, "serviceAccount.name"),
     ]
