@@ -327,6 +327,14 @@ async fn garbage_never_gives_5xx() {
     )
     .await;
     assert_eq!(r.status, 200);
+    // A depth beyond the limit is refused as the message says, not quietly cut.
+    let r = get(
+        addr,
+        "/api/v1/lineage?product=messaging/conversations&depth=1000",
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("from 0 to 100"), "{}", r.body);
 }
 
 #[tokio::test]

@@ -103,7 +103,7 @@ fn violations_print_one_line_each_and_exit_1() {
             .all(|l| l.starts_with(&format!("{file}:")) && l.contains(": orders/thin: spec.")),
         "{out}"
     );
-    assert!(err.contains("violations in 1 products"), "{err}");
+    assert!(err.contains("violations in 1 product,"), "{err}");
     // plan refuses the same product and prints nothing for it.
     let (code, out, err) = dpctl(&["plan", "-f", &file, "-t", &templates()]);
     assert_eq!(code, ExitCode::from(1));
@@ -257,7 +257,7 @@ fn no_data_product_is_exit_2_and_skipped_documents_are_counted() {
         }
     }
     let (_, _, err) = dpctl(&["validate", "-f", &fixture("deployment.yaml")]);
-    assert!(err.contains("1 documents of other kinds skipped"), "{err}");
+    assert!(err.contains("1 document of other kinds skipped"), "{err}");
     let (code, _, err) = dpctl(&[
         "validate",
         "-f",
@@ -269,7 +269,7 @@ fn no_data_product_is_exit_2_and_skipped_documents_are_counted() {
     assert_eq!(code, ExitCode::SUCCESS, "{err}");
     assert!(
         err.contains(
-            "valid: 1 products, 1 templates, 0 access requests, 1 documents of other kinds skipped"
+            "valid: 1 product, 1 template, 0 access requests, 1 document of other kinds skipped"
         ),
         "{err}"
     );
@@ -481,7 +481,7 @@ fn a_broken_library_template_is_blamed_by_its_own_file_in_validate_and_plan() {
         out.contains("messaging/events: spec.template: not valid until template standard is fixed"),
         "{out}"
     );
-    assert!(err.contains("1 templates"), "{err}");
+    assert!(err.contains("1 template,"), "{err}");
 
     let (code, _, err) = dpctl(&["plan", "-f", &product, "-t", &t]);
     std::fs::remove_dir_all(&dir).unwrap();

@@ -116,6 +116,10 @@ pub fn load_report(paths: &[PathBuf], opts: &LoadOptions) -> Report {
             collect_files(path, true, &mut files, &mut report.errors);
         }
     }
+    // A file given twice (itself and its directory, say) is read once, not reported as a
+    // duplicate of itself.
+    let mut seen = std::collections::HashSet::new();
+    files.retain(|f| f.as_os_str() == STDIN || seen.insert(f.canonicalize().unwrap_or(f.clone())));
     for file in files {
         let text = if file.as_os_str() == STDIN {
             let mut text = String::new();
@@ -381,6 +385,11 @@ fn load_document(
             namespace_or_default(&mut a.metadata, opts).map_err(doc_error)?;
             name_present(&a.metadata).map_err(doc_error)?;
             Document::Access(Box::new(a))
+        }
+        "" => {
+            return Err(doc_error(format!(
+                "kind is missing; a {GROUP} document is a DataProduct, DataProductTemplate or DataProductAccess"
+            )))
         }
         other => {
             return Err(doc_error(format!(

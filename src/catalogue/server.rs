@@ -230,8 +230,8 @@ pub fn lineage_of<'a>(
     let depth = match params.get("depth").map(str::trim) {
         None | Some("") => DEFAULT_DEPTH,
         Some(d) => match d.parse::<usize>() {
-            Ok(d) => d.min(MAX_DEPTH),
-            Err(_) => {
+            Ok(d) if d <= MAX_DEPTH => d,
+            _ => {
                 return Err((
                     StatusCode::BAD_REQUEST,
                     format!("depth must be a whole number from 0 to {MAX_DEPTH}"),

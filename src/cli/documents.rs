@@ -48,18 +48,18 @@ impl Inputs {
         }
     }
 
-    /// `N products, N templates, N access requests[, N other documents skipped]`.
+    /// `N products, N templates, N access requests[, N documents of other kinds skipped]`.
     pub fn summary(&self) -> String {
         let mut s = format!(
-            "{} products, {} templates, {} access requests",
-            self.products.len(),
-            self.templates.len() + self.library.len(),
-            self.accesses.len()
+            "{}, {}, {}",
+            count(self.products.len(), "product"),
+            count(self.templates.len() + self.library.len(), "template"),
+            count(self.accesses.len(), "access request")
         );
         if self.skipped > 0 {
             s.push_str(&format!(
-                ", {} documents of other kinds skipped",
-                self.skipped
+                ", {} of other kinds skipped",
+                count(self.skipped, "document")
             ));
         }
         s
@@ -122,6 +122,15 @@ impl Inputs {
             }
         }
         warnings
+    }
+}
+
+/// `1 product`, `2 products`.
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
 

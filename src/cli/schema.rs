@@ -604,11 +604,11 @@ mod tests {
         }
         assert_eq!(String::from_utf8(out).unwrap().lines().count(), 3);
 
-        // A file where the directory should be: a message and exit code 1, no panic.
+        // A file where the directory should be: a message and exit code 2, no panic.
         let file = dir.join("not-a-dir");
         std::fs::write(&file, "x").unwrap();
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        assert_eq!(run(Some(&file), &mut out, &mut err), 1);
+        assert_eq!(run(Some(&file), &mut out, &mut err), 2);
         assert!(String::from_utf8(err).unwrap().starts_with("error: "));
         std::fs::remove_dir_all(&dir).unwrap();
     }

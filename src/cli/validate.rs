@@ -51,8 +51,8 @@ pub fn run(args: &InputArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     if inputs.failed {
         let _ = writeln!(
             err,
-            "{} violations in {checked}; some files could not be read (above)",
-            lines.len()
+            "{} in {checked}; some files could not be read (above)",
+            documents::count(lines.len(), "violation")
         );
         EXIT_INPUT
     } else if ours == 0 {
@@ -65,7 +65,11 @@ pub fn run(args: &InputArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         let _ = writeln!(err, "valid: {checked}");
         0
     } else {
-        let _ = writeln!(err, "{} violations in {checked}", lines.len());
+        let _ = writeln!(
+            err,
+            "{} in {checked}",
+            documents::count(lines.len(), "violation")
+        );
         1
     }
 }

@@ -653,7 +653,14 @@ fn check_inputs(product: &DataProduct, world: &World, v: &mut Vec<Violation>) {
                         v.push(Violation::new(
                             "input-output",
                             format!("{at}.output"),
-                            format!("{p} has no output \"{output}\"; it has {}", have.join(", ")),
+                            if have.is_empty() {
+                                format!("{p} has no output \"{output}\"; it has no outputs")
+                            } else {
+                                format!(
+                                    "{p} has no output \"{output}\"; it has {}",
+                                    have.join(", ")
+                                )
+                            },
                         ));
                     }
                 }
