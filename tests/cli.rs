@@ -552,3 +552,19 @@ fn a_failure_writing_output_is_exit_2() {
     assert_eq!(code, ExitCode::from(2), "{err}");
     assert!(err.contains("is a file; -o takes a directory"), "{err}");
 }
+
+/// A file given twice, by itself and through its directory, is read once.
+#[test]
+fn a_file_given_twice_is_not_a_duplicate_of_itself() {
+    let (code, _, err) = dpctl(&[
+        "validate",
+        "-f",
+        &example("messaging"),
+        &example("messaging/conversations.yaml"),
+        &example("marketing"),
+        "-t",
+        &templates(),
+    ]);
+    assert_eq!(code, ExitCode::SUCCESS, "{err}");
+    assert!(err.contains("valid: 4 products"), "{err}");
+}
