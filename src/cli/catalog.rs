@@ -11,6 +11,7 @@ use clap::Args;
 use crate::catalogue::index::Index;
 use crate::catalogue::server::{self, Catalogue};
 use crate::model::World;
+use crate::operator::telemetry::{init_logging, LogFormat};
 
 use super::{documents, parse_date, InputArgs, EXIT_INPUT};
 
@@ -36,6 +37,9 @@ pub struct CatalogArgs {
     /// Kubeconfig for cluster mode; in-cluster configuration (or ~/.kube/config) when unset.
     #[arg(long, env = "KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
+    /// Log format of the server's own messages (watch warnings, objects left out).
+    #[arg(long, env = "DPO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
 
 impl CatalogArgs {
@@ -56,6 +60,7 @@ pub fn world_from_files(input: &InputArgs, err: &mut dyn Write) -> Option<World>
 }
 
 pub fn execute(args: &CatalogArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    init_logging(args.log_format);
     let rt = match super::run::runtime() {
         Ok(rt) => rt,
         Err(e) => {
@@ -131,7 +136,7 @@ pub mod cluster {
     /// Watch errors are retried with backoff; each is reported on stderr.
     fn report<K>(r: Result<K, watcher::Error>) {
         if let Err(e) = r {
-            eprintln!("warning: watching the cluster: {e}");
+            tracing::warn!(error = %e, "watching the cluster");
         }
     }
 
@@ -139,12 +144,12 @@ pub mod cluster {
         if u.deleted {
             return;
         }
-        eprintln!(
-            "warning: {} {}/{} is left out of the catalogue: {}",
-            u.kind,
-            u.metadata.namespace.as_deref().unwrap_or(""),
-            u.metadata.name.as_deref().unwrap_or(""),
-            u.error
+        tracing::warn!(
+            kind = %u.kind,
+            namespace = u.metadata.namespace.as_deref().unwrap_or(""),
+            name = u.metadata.name.as_deref().unwrap_or(""),
+            error = %u.error,
+            "left out of the catalogue: cannot read it"
         );
     }
 

@@ -423,6 +423,19 @@ def check_catalogue(c: Checks, label: str, docs: list[dict], values: dict | None
         problems.append(f"Service ports {svc['spec']['ports']}")
     c.check(f"[{label}] catalogue Service selects its pods and no operator selector does", problems)
 
+    # Its replicas spread over nodes by default, by its own labels (not the operator's).
+    pod_spec = deploy["spec"]["template"]["spec"]
+    anti = (((pod_spec.get("affinity") or {}).get("podAntiAffinity") or {}).get("preferredDuringSchedulingIgnoredDuringExecution") or [])
+    problems = []
+    if cat.get("affinity"):
+        if pod_spec.get("affinity") != cat["affinity"]:
+            problems.append(f"affinity {pod_spec.get('affinity')} is not catalogue.affinity")
+    elif not any(t["podAffinityTerm"]["labelSelector"]["matchLabels"] == deploy["spec"]["selector"]["matchLabels"] for t in anti):
+        problems.append(f"no default anti-affinity on the catalogue's own labels: {pod_spec.get('affinity')}")
+    if pod_spec.get("topologySpreadConstraints", []) != cat.get("topologySpreadConstraints", []):
+        problems.append("topologySpreadConstraints are not catalogue.topologySpreadConstraints")
+    c.check(f"[{label}] catalogue replicas prefer different nodes (its own affinity and spread)", problems)
+
     want = {("dataproducts.io", r, v) for r in ("dataproducts", "dataproducttemplates", "dataproductaccesses") for v in ("get", "list", "watch")}
     role = one(docs, "ClusterRole", CATALOGUE)
     got = role_triples(role)
