@@ -315,6 +315,11 @@ fn help_documents_the_exit_codes() {
     }
     let e = Cli::try_parse_from(["dpctl", "validate", "--help"]).unwrap_err();
     assert!(e.to_string().contains("`-` reads standard input"), "{e}");
+    let e = Cli::try_parse_from(["dpctl", "diff", "--help"]).unwrap_err();
+    assert!(
+        e.to_string().contains("Exit codes (as kubectl diff):"),
+        "{e}"
+    );
 }
 
 /// Writes `text` to a fresh file and returns its path.
@@ -567,4 +572,39 @@ fn a_file_given_twice_is_not_a_duplicate_of_itself() {
     ]);
     assert_eq!(code, ExitCode::SUCCESS, "{err}");
     assert!(err.contains("valid: 4 products"), "{err}");
+}
+
+/// `diff` says which API server it could not reach, and that nothing was given to diff.
+#[test]
+fn diff_names_the_server_it_cannot_reach() {
+    let kubeconfig = scratch(
+        "unreachable-kubeconfig",
+        "apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: 'http://127.0.0.1:9'}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+",
+    );
+    let (code, _, err) = dpctl(&[
+        "diff",
+        "--kubeconfig",
+        &kubeconfig,
+        "-f",
+        &example("messaging"),
+        "-t",
+        &templates(),
+    ]);
+    assert_eq!(code, ExitCode::from(2), "{err}");
+    assert!(err.contains("error: http://127.0.0.1:9/: "), "{err}");
+    let (code, _, err) = dpctl(&[
+        "diff",
+        "--kubeconfig",
+        &kubeconfig,
+        "-f",
+        &fixture("deployment.yaml"),
+    ]);
+    assert_eq!(code, ExitCode::from(2), "{err}");
+    assert!(err.contains("nothing to diff"), "{err}");
 }

@@ -11,7 +11,7 @@ use kube::{Client, ResourceExt};
 use serde_json::Value;
 
 use super::documents::{self, Inputs};
-use super::run::{client, runtime};
+use super::run::{kube_config, runtime};
 use super::{InputArgs, EXIT_INPUT};
 use crate::api::constants::FIELD_MANAGER;
 use crate::api::{DataProduct, DataProductTemplate, ProductRef};
@@ -54,6 +54,14 @@ pub fn execute(args: &DiffArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 
     let Some(mut inputs) = documents::load(&args.input, err) else {
         return EXIT_INPUT;
     };
+    if inputs.products.is_empty() && inputs.templates.is_empty() {
+        let _ = writeln!(
+            err,
+            "error: no DataProduct or DataProductTemplate found in the given paths ({}); nothing to diff",
+            inputs.summary()
+        );
+        return EXIT_INPUT;
+    }
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
@@ -62,8 +70,14 @@ pub fn execute(args: &DiffArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 
         }
     };
     let today = args.input.today();
+    let mut server = String::new();
     let result = rt.block_on(async {
-        let client = client(args.kubeconfig.as_ref()).await?;
+        let config = kube_config(args.kubeconfig.as_ref())
+            .await
+            .map_err(|e| e.to_string())?;
+        // Errors name the API server they came from (a refused connection says no more).
+        server = format!("{}: ", config.cluster_url);
+        let client = Client::try_from(config).map_err(|e| e.to_string())?;
         let mut report = Report::default();
         if args.offline {
             report.line("# offline: planned from the files alone (templates they lack from the cluster; no producers, consumers, namespace labels or status), compared client-side without the API server's defaulting, admission or apply merging");
@@ -88,7 +102,7 @@ pub fn execute(args: &DiffArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 
             }
         }
         Err(e) => {
-            let _ = writeln!(err, "error: {e}");
+            let _ = writeln!(err, "error: {server}{e}");
             EXIT_INPUT
         }
     }

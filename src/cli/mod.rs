@@ -42,6 +42,7 @@ pub enum Command {
     /// Serve the catalogue (HTML pages and a JSON API) of the given documents, or of the cluster.
     Catalog(catalog::CatalogArgs),
     /// Show what applying the given products or templates would change in a live cluster.
+    #[command(after_help = DIFF_EXIT_CODES)]
     Diff(diff::DiffArgs),
     /// Create N products in a cluster where the operator runs and report latency, writes and memory.
     LoadTest(loadtest::LoadTestArgs),
@@ -122,6 +123,12 @@ pub const EXIT_CODES: &str = "Exit codes:
   1  governance violations; with --strict, a producer or consumer not given; differences (diff)
   2  input that could not be read: missing file, malformed YAML, unknown field, wrong type,
      no DataProduct found; or a failure writing output";
+
+/// `dpctl diff`'s, as `kubectl diff`'s.
+pub const DIFF_EXIT_CODES: &str = "Exit codes (as kubectl diff):
+  0  no differences
+  1  differences
+  2  input that could not be read, or the cluster could not be reached or read";
 
 /// Exit code for invalid input files (distinct from 1, governance violations).
 pub const EXIT_INPUT: u8 = 2;
