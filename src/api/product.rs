@@ -391,6 +391,11 @@ pub struct DataProductStatus {
     /// `dataproducts.io/delete-with-consumers: "true"`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub consumers: Vec<ActiveConsumer>,
+    /// The read grants the last AWS step put in place: who (a consumer product
+    /// `<namespace>/<name>`, or an IAM principal ARN) may read which tables. An access request
+    /// is Granted only once its consumer and tables are here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grants: Vec<GrantInPlace>,
     /// Every input read from another product, as last observed: the producer's phase, the
     /// output's freshness and any deprecation, and whether it holds the pipelines that read it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -461,6 +466,16 @@ impl DeprecationNotice {
             .map(|r| format!("; move to {r}"))
             .unwrap_or_default()
     }
+}
+
+/// One read grant in place in AWS.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantInPlace {
+    /// The consumer product (`<namespace>/<name>`) or IAM principal ARN granted.
+    pub grantee: String,
+    /// The tables it may read, `<database>.<table>`.
+    pub tables: Vec<String>,
 }
 
 /// One active consumer of a product: a reader that would break if the product went away.

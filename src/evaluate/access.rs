@@ -172,7 +172,7 @@ pub fn decide(
             )
         };
     }
-    let tables = Names::derive(producer, template)
+    let tables: Vec<String> = Names::derive(producer, template)
         .map(|n| {
             live.iter()
                 .filter_map(|o| n.table(o).map(|t| format!("{}.{t}", n.database)))
@@ -184,7 +184,20 @@ pub fn decide(
         .map(|o| o.as_str())
         .collect::<Vec<_>>()
         .join(", ");
-    if producer_access_ready {
+    // Granted once the producer's last AWS step reports this consumer's tables in place: its
+    // AccessReady alone is product-wide, and a public product's approval changes no generation
+    // of the producer, so it would say Granted before the grant is made.
+    let consumer = access.spec.consumer.product.as_ref().or(access
+        .spec
+        .consumer
+        .principal
+        .as_ref());
+    let in_place = producer.status.as_ref().is_some_and(|s| {
+        s.grants
+            .iter()
+            .any(|g| Some(&g.grantee) == consumer && tables.iter().all(|t| g.tables.contains(t)))
+    });
+    if producer_access_ready && in_place {
         Decision {
             phase: AccessPhase::Granted,
             reason: "Granted",
@@ -237,7 +250,20 @@ mod tests {
                 Document::Access(a) => access = Some(*a),
             }
         }
-        (w, access.unwrap())
+        let a: DataProductAccess = access.unwrap();
+        // The producer's last AWS step put the example request's grant in place.
+        let producer = w
+            .products
+            .get_mut(&ProductRef::parse(&a.spec.product).unwrap())
+            .unwrap();
+        producer.status = Some(crate::api::DataProductStatus {
+            grants: vec![crate::api::GrantInPlace {
+                grantee: a.spec.consumer.product.clone().unwrap(),
+                tables: vec!["acme_messaging_conversations.conversations".into()],
+            }],
+            ..Default::default()
+        });
+        (w, a)
     }
 
     fn today() -> jiff::civil::Date {
@@ -253,6 +279,45 @@ mod tests {
             d.tables,
             vec!["acme_messaging_conversations.conversations".to_string()]
         );
+        assert_eq!(
+            decide(&a, &w, true, None, today()).phase,
+            AccessPhase::Granted
+        );
+    }
+
+    #[test]
+    fn granted_only_once_the_producer_reports_this_grant_in_place() {
+        let (mut w, a) = world();
+        let r = ProductRef::parse(&a.spec.product).unwrap();
+        let mut set_grants = |w: &mut World, grants: Vec<crate::api::GrantInPlace>| {
+            w.products
+                .get_mut(&r)
+                .unwrap()
+                .status
+                .as_mut()
+                .unwrap()
+                .grants = grants;
+        };
+        let made = w.products[&r].status.as_ref().unwrap().grants.clone();
+        // AccessReady is product-wide: true for the grants made so far, not yet this one.
+        set_grants(&mut w, Vec::new());
+        assert_eq!(
+            decide(&a, &w, true, None, today()).phase,
+            AccessPhase::Approved
+        );
+        // This consumer's grant on other tables is not this grant.
+        set_grants(
+            &mut w,
+            vec![crate::api::GrantInPlace {
+                grantee: a.spec.consumer.product.clone().unwrap(),
+                tables: vec!["acme_messaging_conversations.other".into()],
+            }],
+        );
+        assert_eq!(
+            decide(&a, &w, true, None, today()).phase,
+            AccessPhase::Approved
+        );
+        set_grants(&mut w, made);
         assert_eq!(
             decide(&a, &w, true, None, today()).phase,
             AccessPhase::Granted

@@ -505,6 +505,14 @@ impl StatusBuilder<'_> {
             ),
             inventory: outcome.inventory.clone(),
             consumers: self.consumers(),
+            grants: if cloud.pending {
+                previous.grants.clone()
+            } else if cloud.access.ok == Some(true) {
+                grants_in_place(plan)
+            } else {
+                // Not known to be in place: the requests they serve wait (Approved).
+                Vec::new()
+            },
             inputs: plan.inputs.clone(),
         }
     }
@@ -683,6 +691,35 @@ fn ready_reason(s: &DataProductStatus) -> Option<&str> {
         .iter()
         .find(|c| c.type_ == status::READY)
         .map(|c| c.reason.as_str())
+}
+
+/// The grants of `plan` that AccessReady True says are in place: those with a principal (a
+/// grant to a consumer product that has no role yet waits, and is not in place).
+fn grants_in_place(plan: &Plan) -> Vec<crate::api::GrantInPlace> {
+    let mut out: Vec<crate::api::GrantInPlace> = plan
+        .aws
+        .iter()
+        .filter_map(|r| match r {
+            crate::plan::AwsResource::AccessGrant(g) if g.spec.grantee.principal.is_some() => {
+                let grantee = g.spec.grantee.product.clone().or(g
+                    .spec
+                    .grantee
+                    .principal
+                    .clone())?;
+                let mut tables: Vec<String> = g
+                    .spec
+                    .tables
+                    .iter()
+                    .map(|t| format!("{}.{t}", g.spec.database))
+                    .collect();
+                tables.sort();
+                Some(crate::api::GrantInPlace { grantee, tables })
+            }
+            _ => None,
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 /// Events are best effort: a failure to record one is logged, never fails the reconcile. The
