@@ -289,7 +289,7 @@ mod tests {
     fn granted_only_once_the_producer_reports_this_grant_in_place() {
         let (mut w, a) = world();
         let r = ProductRef::parse(&a.spec.product).unwrap();
-        let mut set_grants = |w: &mut World, grants: Vec<crate::api::GrantInPlace>| {
+        let set_grants = |w: &mut World, grants: Vec<crate::api::GrantInPlace>| {
             w.products
                 .get_mut(&r)
                 .unwrap()
