@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use dataproduct_operator::api::load::{load_paths, Document, LoadOptions};
-use dataproduct_operator::api::{DataProduct, DataProductTemplate, Phase};
+use dataproduct_operator::api::{DataProduct, DataProductTemplate};
 use dataproduct_operator::cli::{run, Cli};
 use kube::api::{Api, PostParams};
 use support::apiserver::FakeApiServer;
@@ -102,9 +102,11 @@ async fn diff_right_after_the_operator_applied_shows_nothing() {
         }
     }
     for name in ["events", "conversations"] {
-        scenarios::eventually(s.cluster.timeout, &format!("{name} Ready"), || async {
-            scenarios::phase(&products, name).await == Some((Phase::Ready, true))
-        })
+        scenarios::eventually(
+            s.cluster.timeout,
+            &format!("{name} Ready with its inputs ready"),
+            || async { scenarios::settled(&products, name).await },
+        )
         .await;
     }
     // Nothing writes while the diffs run, so the resourceVersion shows whether they stored.

@@ -13,10 +13,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use dataproduct_operator::api::constants::conditions::INPUTS_READY;
 use dataproduct_operator::api::constants::labels;
 use dataproduct_operator::api::load::{load_paths, Document, LoadOptions};
-use dataproduct_operator::api::{DataProduct, DataProductAccess, DataProductTemplate, Phase};
+use dataproduct_operator::api::{DataProduct, DataProductAccess, DataProductTemplate};
 use dataproduct_operator::cli::{self, Cli};
 use dataproduct_operator::cluster::compare::contains;
 use dataproduct_operator::cluster::kinds;
@@ -182,22 +181,10 @@ async fn the_operator_applies_exactly_what_dpctl_plan_prints() {
         let ns = p.metadata.namespace.clone().unwrap();
         let name = p.metadata.name.clone().unwrap();
         let api: Api<DataProduct> = Api::namespaced(cluster.client.clone(), &ns);
-        // Ready, and with its inputs seen ready: a product that became Ready before its
-        // producer did has its pipelines held (suspended) until its next reconcile, and the
-        // offline plan assumes inputs that are ready.
         scenarios::eventually(
             cluster.timeout,
             &format!("{ns}/{name} Ready with its inputs ready"),
-            || async {
-                let inputs_ready = api.get_opt(&name).await.ok().flatten().is_some_and(|p| {
-                    p.status.as_ref().is_some_and(|s| {
-                        s.conditions
-                            .iter()
-                            .all(|c| c.type_ != INPUTS_READY || c.status == "True")
-                    })
-                });
-                scenarios::phase(&api, &name).await == Some((Phase::Ready, true)) && inputs_ready
-            },
+            || async { scenarios::settled(&api, &name).await },
         )
         .await;
     }

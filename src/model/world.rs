@@ -175,8 +175,8 @@ impl Lookup for World {
 
 impl World {
     /// Everything the evaluation of `product` may look at: its template, the producers of its
-    /// inputs, its listed consumers, the access requests addressed to it and their consumers,
-    /// each with its template. Only related products are looked up, so the cost does not grow
+    /// inputs and the access requests addressed to them, its listed consumers, the access
+    /// requests addressed to it and their consumers, each with its template. Only related products are looked up, so the cost does not grow
     /// with the number of products. The operator and `dpctl diff` build the world this way.
     pub fn around(product: &DataProduct, lookup: &impl Lookup) -> World {
         let mut world = World::default();
@@ -201,6 +201,14 @@ impl World {
             .iter()
             .filter_map(|a| a.spec.consumer.product.clone())
             .collect();
+        let me = Self::product_ref(product);
+        let producers: Vec<ProductRef> = product
+            .spec
+            .inputs
+            .iter()
+            .filter_map(|i| i.product.as_deref().and_then(ProductRef::parse))
+            .filter(|r| *r != me)
+            .collect();
         for r in inputs
             .chain(consumers)
             .chain(requesters)
@@ -211,6 +219,19 @@ impl World {
             }
             if let Some(p) = lookup.product(&r) {
                 add(&mut world, p);
+            }
+        }
+        // The requests addressed to each producer it reads: what this product may read is what
+        // the producer's grants give it, and those come from the producer's requests.
+        for producer in producers {
+            for a in lookup.requests_for(&producer.to_string()) {
+                let known = world.accesses.iter().any(|b| {
+                    b.metadata.namespace == a.metadata.namespace
+                        && b.metadata.name == a.metadata.name
+                });
+                if !known {
+                    world.accesses.push(a);
+                }
             }
         }
         world

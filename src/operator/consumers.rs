@@ -27,13 +27,16 @@ pub fn producers_of_product(
     )
 }
 
-/// Producers to re-reconcile after a change of the access request `a`.
+/// Products to re-reconcile after a change of the access request `a`: its producer (grants,
+/// consumers) and its consumer product (what its role may read).
 pub fn producers_of_access(
     a: &DataProductAccess,
     products: &Indexed<DataProduct>,
 ) -> Vec<ObjectRef<DataProduct>> {
+    // The consumer product too: what its role may read follows the producer's grants, which
+    // follow this request.
     affected(
-        std::iter::once(a.spec.product.as_str()),
+        std::iter::once(a.spec.product.as_str()).chain(a.spec.consumer.product.as_deref()),
         ConsumerKind::Access,
         &a.namespace().unwrap_or_default(),
         &a.name_any(),

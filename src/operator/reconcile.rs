@@ -505,9 +505,14 @@ impl StatusBuilder<'_> {
             ),
             inventory: outcome.inventory.clone(),
             consumers: self.consumers(),
+            // In place only when the whole AWS side is: a foreign table left out of the grants
+            // shows in CatalogReady, bucket-policy grants are written with the buckets.
             grants: if cloud.pending {
                 previous.grants.clone()
-            } else if cloud.access.ok == Some(true) {
+            } else if [&cloud.storage, &cloud.catalog, &cloud.access]
+                .iter()
+                .all(|c| c.ok == Some(true))
+            {
                 grants_in_place(plan)
             } else {
                 // Not known to be in place: the requests they serve wait (Approved).

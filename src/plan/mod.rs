@@ -211,10 +211,16 @@ fn grants(
                 && crate::governance::validate_access(a, world).is_empty()
         })
         .collect();
-    let request_for = |product: Option<&str>, principal: Option<&str>| {
-        requests.iter().find(|a| {
-            (product.is_some() && a.spec.consumer.product.as_deref() == product)
-                || (principal.is_some() && a.spec.consumer.principal.as_deref() == principal)
+    // On `today`, a request past its expiry no longer speaks for its consumer.
+    let live = |a: &&&DataProductAccess| {
+        today.is_none_or(|d| expired(a.spec.expires.as_deref(), d).is_none())
+    };
+    let principal_of = |product: Option<&str>, principal: Option<&String>| {
+        principal.cloned().or_else(|| {
+            product
+                .and_then(ProductRef::parse)
+                .and_then(|r| world.names_of(&r))
+                .map(|n| n.role_arn)
         })
     };
     let mut grants: Vec<Grant> = Vec::new();
@@ -233,66 +239,79 @@ fn grants(
         if outputs.is_empty() {
             continue;
         }
-        let principal = c.principal.clone().or_else(|| {
-            c.product
-                .as_deref()
-                .and_then(ProductRef::parse)
-                .and_then(|r| world.names_of(&r))
-                .map(|n| n.role_arn)
-        });
-        let expires = request_for(c.product.as_deref(), c.principal.as_deref())
-            .and_then(|a| a.spec.expires.clone());
+        // A listed consumer reads for as long as the producer lists it, unless it asked with
+        // requests: then until the last of them expires.
+        let asked: Vec<&&DataProductAccess> = requests
+            .iter()
+            .filter(|a| {
+                (c.product.is_some() && a.spec.consumer.product == c.product)
+                    || (c.principal.is_some() && a.spec.consumer.principal == c.principal)
+            })
+            .collect();
+        let expires = if asked.is_empty() {
+            None
+        } else {
+            let current: Vec<&&DataProductAccess> = asked.into_iter().filter(live).collect();
+            if current.is_empty() {
+                continue;
+            }
+            latest_expiry(&current)
+        };
         grants.push(Grant {
             grantee: Grantee {
                 product: c.product.clone(),
-                principal,
+                principal: principal_of(c.product.as_deref(), c.principal.as_ref()),
             },
             outputs,
             expires,
         });
     }
     if product.spec.access.visibility == Visibility::Public {
-        // Public products approve requests of consumer products automatically; an IAM principal
-        // is granted only when the producer lists it.
-        for a in requests
+        // Public products approve requests of consumer products automatically (one grant per
+        // consumer, for every output its current requests ask for); an IAM principal is granted
+        // only when the producer lists it, and a listed consumer gets what it is listed for.
+        let mut asking: Vec<&str> = requests
             .iter()
-            .filter(|a| a.spec.consumer.product.is_some())
-        {
-            let already = grants.iter().any(|g| {
-                (a.spec.consumer.product.is_some() && g.grantee.product == a.spec.consumer.product)
-                    || (a.spec.consumer.principal.is_some()
-                        && g.grantee.principal == a.spec.consumer.principal)
-            });
-            if already {
-                continue;
-            }
-            let mut outputs = if a.spec.outputs.is_empty() {
-                public.clone()
-            } else {
-                a.spec.outputs.clone()
-            };
-            outputs.retain(|o| {
-                public.contains(o) && today.is_none_or(|d| retired(product, o, d).is_none())
-            });
+            .filter_map(|a| a.spec.consumer.product.as_deref())
+            .filter(|c| {
+                !grants
+                    .iter()
+                    .any(|g| g.grantee.product.as_deref() == Some(*c))
+            })
+            .collect();
+        asking.sort();
+        asking.dedup();
+        for consumer in asking {
+            let current: Vec<&&DataProductAccess> = requests
+                .iter()
+                .filter(|a| a.spec.consumer.product.as_deref() == Some(consumer))
+                .filter(live)
+                .collect();
+            let mut outputs: Vec<String> = current
+                .iter()
+                .flat_map(|a| {
+                    if a.spec.outputs.is_empty() {
+                        public.clone()
+                    } else {
+                        a.spec.outputs.clone()
+                    }
+                })
+                .filter(|o| {
+                    public.contains(o) && today.is_none_or(|d| retired(product, o, d).is_none())
+                })
+                .collect();
+            outputs.sort();
+            outputs.dedup();
             if outputs.is_empty() {
                 continue;
             }
-            let principal = a.spec.consumer.principal.clone().or_else(|| {
-                a.spec
-                    .consumer
-                    .product
-                    .as_deref()
-                    .and_then(ProductRef::parse)
-                    .and_then(|r| world.names_of(&r))
-                    .map(|n| n.role_arn)
-            });
             grants.push(Grant {
                 grantee: Grantee {
-                    product: a.spec.consumer.product.clone(),
-                    principal,
+                    product: Some(consumer.to_string()),
+                    principal: principal_of(Some(consumer), None),
                 },
                 outputs,
-                expires: a.spec.expires.clone(),
+                expires: latest_expiry(&current),
             });
         }
     }
@@ -300,6 +319,18 @@ fn grants(
         grants.retain(|g| expired(g.expires.as_deref(), today).is_none());
     }
     grants
+}
+
+/// The expiry of a grant that serves `requests`: none when one of them has none, else the latest.
+fn latest_expiry(requests: &[&&DataProductAccess]) -> Option<String> {
+    let mut latest: Option<&str> = None;
+    for a in requests {
+        let e = a.spec.expires.as_deref()?;
+        if latest.is_none_or(|l| e > l) {
+            latest = Some(e);
+        }
+    }
+    latest.map(str::to_string)
 }
 
 /// Environment every pipeline container gets, so pipeline code needs no hard-coded names.
@@ -410,13 +441,53 @@ mod tests {
         world.products[&ProductRef::parse(id).unwrap()].clone()
     }
 
-    /// What a product's own role may read of other products, as planned on `today`.
+    /// What a product's own role may read of other products, as planned on `today` from the
+    /// world the operator gives its evaluation (`World::around` the product, here over all of
+    /// `world`), not from everything.
     fn reads(world: &World, id: &str, today: Option<jiff::civil::Date>) -> Vec<String> {
         let p = product(world, id);
-        input_reads(&p, &World::product_ref(&p), world, today)
+        let around = World::around(&p, world);
+        input_reads(&p, &World::product_ref(&p), &around, today)
             .into_iter()
             .flat_map(|r| r.key_prefixes)
             .collect()
+    }
+
+    fn expiry_of(world: &World, producer: &str, consumer: &str) -> Option<Option<String>> {
+        let p = product(world, producer);
+        let t = world.template_of(&p).unwrap();
+        grants(&p, t, &World::product_ref(&p), world, day("2027-01-01"))
+            .into_iter()
+            .find(|g| g.grantee.product.as_deref() == Some(consumer))
+            .map(|g| g.expires)
+    }
+
+    #[test]
+    fn a_renewed_request_keeps_the_grant_until_the_last_expiry() {
+        let mut world = examples();
+        let consumer = "marketing/campaign-attribution";
+        assert_eq!(
+            expiry_of(&world, "messaging/conversations", consumer),
+            Some(Some("2027-06-30".into()))
+        );
+        // An older request that has expired beside the current one changes nothing.
+        let mut old = world.accesses[0].clone();
+        old.metadata.name = Some("attribution-reads-conversations-2025".into());
+        old.spec.expires = Some("2025-12-31".into());
+        world.accesses.insert(0, old);
+        assert_eq!(
+            expiry_of(&world, "messaging/conversations", consumer),
+            Some(Some("2027-06-30".into()))
+        );
+        // A renewal until later extends it.
+        let mut renewed = world.accesses[1].clone();
+        renewed.metadata.name = Some("attribution-reads-conversations-2028".into());
+        renewed.spec.expires = Some("2028-06-30".into());
+        world.accesses.push(renewed);
+        assert_eq!(
+            expiry_of(&world, "messaging/conversations", consumer),
+            Some(Some("2028-06-30".into()))
+        );
     }
 
     fn grantees(world: &World, id: &str, today: Option<jiff::civil::Date>) -> Vec<String> {

@@ -278,6 +278,16 @@ pub async fn phase(api: &Api<DataProduct>, name: &str) -> Option<(Phase, bool)> 
     Some((p.status?.phase?, fresh))
 }
 
+/// Ready for its current generation, with every input seen ready: a product that turned Ready
+/// before its producer did holds its pipelines (suspended CronJobs) until its next reconcile.
+pub async fn settled(api: &Api<DataProduct>, name: &str) -> bool {
+    let Ok(Some(p)) = api.get_opt(name).await else {
+        return false;
+    };
+    let inputs_ready = condition(&p, "InputsReady").is_none_or(|(status, _, _)| status == "True");
+    phase(api, name).await == Some((Phase::Ready, true)) && inputs_ready
+}
+
 async fn access_phase(api: &Api<DataProductAccess>, name: &str) -> Option<AccessPhase> {
     api.get_opt(name).await.ok()??.status?.phase
 }
