@@ -809,7 +809,10 @@ fn entry(
                     .and_then(|s| s.phase)
                     .map(|ph| debug_name(&ph)),
                 expired: expired(a.spec.expires.as_deref(), today).is_some(),
-                granted: grants.contains_key(&who),
+                // This request's outputs, not just any grant to its consumer.
+                granted: grants
+                    .get(&who)
+                    .is_some_and(|g| a.spec.outputs.iter().all(|o| g.contains(o))),
             }
         })
         .collect();
@@ -911,6 +914,39 @@ pub(crate) mod tests {
             }
         }
         world
+    }
+
+    /// A request shows as granted only when the grant covers the outputs it asks for.
+    #[test]
+    fn a_request_is_granted_for_its_own_outputs() {
+        let mut world = messaging();
+        let request = |name: &str, outputs: &[&str]| -> crate::api::DataProductAccess {
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "dataproducts.io/v1alpha1", "kind": "DataProductAccess",
+                "metadata": {"name": name, "namespace": "messaging"},
+                "spec": {"product": "messaging/events", "outputs": outputs,
+                         "consumer": {"product": "messaging/conversations"},
+                         "purpose": "Building conversations"}
+            }))
+            .unwrap()
+        };
+        // messaging/events lists messaging/conversations for some outputs only.
+        let events = &world.products[&ProductRef::parse("messaging/events").unwrap()];
+        let listed = events.spec.access.consumers[0].outputs.clone();
+        let listed = listed.first().cloned().unwrap_or_else(|| "events".into());
+        world.accesses.push(request("listed", &[listed.as_str()]));
+        world.accesses.push(request("other", &["no_such_output"]));
+        let index = Index::build(&world, "2026-12-01".parse().unwrap(), false);
+        let entry = &index.products[&ProductRef::parse("messaging/events").unwrap()];
+        let granted = |name: &str| {
+            entry
+                .access_requests
+                .iter()
+                .find(|a| a.name == name)
+                .map(|a| a.granted)
+        };
+        assert_eq!(granted("listed"), Some(true));
+        assert_eq!(granted("other"), Some(false));
     }
 
     /// Search through the vocabulary finds exactly the products whose whole lowercase text
