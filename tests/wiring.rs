@@ -15,6 +15,15 @@ async fn cluster(server: &FakeApiServer) -> Cluster {
     Cluster::fake(server, Duration::from_secs(20)).await.0
 }
 
+/// The fake API server with moto as the AWS side, and time for the AWS step.
+async fn cluster_with_aws(server: &FakeApiServer, moto: &support::moto::Moto) -> Cluster {
+    let mut cluster = cluster(server).await;
+    cluster.aws = true;
+    cluster.aws_endpoint = Some(moto.endpoint.clone());
+    cluster.timeout = Duration::from_secs(90);
+    cluster
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_turns_true_and_access_requests_get_their_phase() {
     let server = FakeApiServer::start().await;
@@ -175,10 +184,7 @@ async fn access_flow_with_grants_in_aws_and_progress_in_status() {
         return;
     };
     let server = FakeApiServer::start().await;
-    let mut cluster = cluster(&server).await;
-    cluster.aws = true;
-    cluster.aws_endpoint = Some(moto.endpoint.clone());
-    cluster.timeout = Duration::from_secs(90);
+    let cluster = cluster_with_aws(&server, &moto).await;
     scenarios::readiness_and_access_flow(&cluster, "w4").await;
     // Every status the producer was given, in order: Provisioning (Kubernetes side applied, AWS
     // conditions Unknown) came before Ready.
@@ -387,10 +393,7 @@ async fn a_foreign_database_is_neither_touched_nor_advertised() {
         return;
     };
     let server = FakeApiServer::start().await;
-    let mut cluster = cluster(&server).await;
-    cluster.aws = true;
-    cluster.aws_endpoint = Some(moto.endpoint.clone());
-    cluster.timeout = Duration::from_secs(90);
+    let cluster = cluster_with_aws(&server, &moto).await;
     let (template, product) = scenarios::fixtures("w7");
     let names = Names::derive(&product, &template).unwrap();
     let sdk = support::moto::Sdk::new(&moto.endpoint, &template.spec.storage.region).await;

@@ -252,11 +252,7 @@ mod tests {
         }
         let a: DataProductAccess = access.unwrap();
         // The producer's last AWS step put the example request's grant in place.
-        let producer = w
-            .products
-            .get_mut(&ProductRef::parse(&a.spec.product).unwrap())
-            .unwrap();
-        producer.status = Some(crate::api::DataProductStatus {
+        producer(&mut w, &a).status = Some(crate::api::DataProductStatus {
             grants: vec![crate::api::GrantInPlace {
                 grantee: a.spec.consumer.product.clone().unwrap(),
                 tables: vec!["acme_messaging_conversations.conversations".into()],
@@ -264,6 +260,13 @@ mod tests {
             ..Default::default()
         });
         (w, a)
+    }
+
+    /// The producer the request asks, messaging/conversations.
+    fn producer<'w>(w: &'w mut World, a: &DataProductAccess) -> &'w mut DataProduct {
+        w.products
+            .get_mut(&ProductRef::parse(&a.spec.product).unwrap())
+            .unwrap()
     }
 
     fn today() -> jiff::civil::Date {
@@ -288,17 +291,10 @@ mod tests {
     #[test]
     fn granted_only_once_the_producer_reports_this_grant_in_place() {
         let (mut w, a) = world();
-        let r = ProductRef::parse(&a.spec.product).unwrap();
         let set_grants = |w: &mut World, grants: Vec<crate::api::GrantInPlace>| {
-            w.products
-                .get_mut(&r)
-                .unwrap()
-                .status
-                .as_mut()
-                .unwrap()
-                .grants = grants;
+            producer(w, &a).status.as_mut().unwrap().grants = grants;
         };
-        let made = w.products[&r].status.as_ref().unwrap().grants.clone();
+        let made = producer(&mut w, &a).status.as_ref().unwrap().grants.clone();
         // AccessReady is product-wide: true for the grants made so far, not yet this one.
         set_grants(&mut w, Vec::new());
         assert_eq!(
@@ -370,11 +366,7 @@ mod tests {
     #[test]
     fn unlisting_revokes_and_expiry_expires() {
         let (mut w, a) = world();
-        let producer = w
-            .products
-            .values_mut()
-            .find(|p| p.metadata.name.as_deref() == Some("conversations"))
-            .unwrap();
+        let producer = producer(&mut w, &a);
         producer.spec.access.consumers.clear();
         assert_eq!(
             decide(&a, &w, true, Some(AccessPhase::Granted), today()).phase,
@@ -430,11 +422,7 @@ mod tests {
     #[test]
     fn unknown_producers_wait_and_private_ones_deny() {
         let (mut w, a) = world();
-        let producer = w
-            .products
-            .values_mut()
-            .find(|p| p.metadata.name.as_deref() == Some("conversations"))
-            .unwrap();
+        let producer = producer(&mut w, &a);
         producer.spec.access.visibility = Visibility::Private;
         producer.spec.access.consumers.clear();
         assert_eq!(
@@ -452,11 +440,7 @@ mod tests {
     #[test]
     fn a_public_product_approves_consumer_products_by_itself_but_not_principals() {
         let (mut w, a) = world();
-        let producer = w
-            .products
-            .values_mut()
-            .find(|p| p.metadata.name.as_deref() == Some("conversations"))
-            .unwrap();
+        let producer = producer(&mut w, &a);
         producer.spec.access.visibility = Visibility::Public;
         producer.spec.access.consumers.clear();
         assert_eq!(

@@ -176,8 +176,8 @@ impl Lookup for World {
 impl World {
     /// Everything the evaluation of `product` may look at: its template, the producers of its
     /// inputs and the access requests addressed to them, its listed consumers, the access
-    /// requests addressed to it and their consumers, each with its template. Only related products are looked up, so the cost does not grow
-    /// with the number of products. The operator and `dpctl diff` build the world this way.
+    /// requests addressed to it and their consumers, each with its template. Only related
+    /// products are looked up, so the cost does not grow with the number of products. The operator and `dpctl diff` build the world this way.
     pub fn around(product: &DataProduct, lookup: &impl Lookup) -> World {
         let mut world = World::default();
         let add = |world: &mut World, p: DataProduct| {
@@ -189,18 +189,6 @@ impl World {
         add(&mut world, product.clone());
         // Expired requests stay: the evaluation reads their expiry and drops their grants.
         world.accesses = lookup.requests_for(&Self::product_ref(product).to_string());
-        let inputs = product.spec.inputs.iter().filter_map(|i| i.product.clone());
-        let consumers = product
-            .spec
-            .access
-            .consumers
-            .iter()
-            .filter_map(|c| c.product.clone());
-        let requesters: Vec<String> = world
-            .accesses
-            .iter()
-            .filter_map(|a| a.spec.consumer.product.clone())
-            .collect();
         let me = Self::product_ref(product);
         let producers: Vec<ProductRef> = product
             .spec
@@ -209,11 +197,24 @@ impl World {
             .filter_map(|i| i.product.as_deref().and_then(ProductRef::parse))
             .filter(|r| *r != me)
             .collect();
-        for r in inputs
-            .chain(consumers)
-            .chain(requesters)
-            .filter_map(|r| ProductRef::parse(&r))
-        {
+        let consumers = product
+            .spec
+            .access
+            .consumers
+            .iter()
+            .filter_map(|c| c.product.as_deref().and_then(ProductRef::parse));
+        let requesters: Vec<ProductRef> = world
+            .accesses
+            .iter()
+            .filter_map(|a| {
+                a.spec
+                    .consumer
+                    .product
+                    .as_deref()
+                    .and_then(ProductRef::parse)
+            })
+            .collect();
+        for r in producers.iter().cloned().chain(consumers).chain(requesters) {
             if world.products.contains_key(&r) {
                 continue;
             }

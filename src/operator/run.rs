@@ -99,6 +99,30 @@ fn lenient_watch<K: Lenient + std::fmt::Debug + Send + Sync + 'static>(
         .boxed()
 }
 
+/// A lenient watch into its shared store. The index takes each event before the store, so a
+/// mapper never finds an object in the store that the index does not know yet; the sync gate
+/// sees it after both. Shared stores pass on changes, not deletes: deletes go to `deleted`.
+fn shared_watch<K>(
+    events: Events<K>,
+    index: Arc<Index<K>>,
+    writer: reflector::store::Writer<K>,
+    gate: &Arc<SyncGate>,
+    name: &'static str,
+    deleted: futures::channel::mpsc::UnboundedSender<Result<K, watcher::Error>>,
+) -> impl Stream<Item = watcher::Result<watcher::Event<K>>> + Send + 'static
+where
+    K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + Send + Sync + 'static,
+{
+    let cached = events
+        .inspect_ok(move |e| index.apply(e))
+        .reflect_shared(writer);
+    gate.track(name, cached).inspect_ok(move |e| {
+        if let watcher::Event::Delete(k) = e {
+            let _ = deleted.unbounded_send(Ok(k.clone()));
+        }
+    })
+}
+
 fn raw_api<K: Resource<DynamicType = ()>>(
     client: &Client,
     namespace: Option<&str>,
@@ -284,24 +308,17 @@ pub async fn run_with_metrics(
     // Shared stores pass on changes, not deletes: deleted readers are sent on to their
     // producers, whose `status.consumers` must drop them.
     let (deleted_products_tx, deleted_products) = futures::channel::mpsc::unbounded();
-    // The index takes each event before the cache, so a mapper never finds an object in the
-    // cache that the index does not know yet; the gate sees it after both.
-    let products_cached = lenient_watch::<DataProduct>(
-        raw_api::<DataProduct>(&client, namespace),
-        report_tx.clone(),
-    )
-    .inspect_ok({
-        let index = products.index.clone();
-        move |e| index.apply(e)
-    })
-    .reflect_shared(products_writer);
-    let products_root = gate
-        .track("dataproducts", products_cached)
-        .inspect_ok(move |e| {
-            if let watcher::Event::Delete(p) = e {
-                let _ = deleted_products_tx.unbounded_send(Ok(p.clone()));
-            }
-        });
+    let products_root = shared_watch(
+        lenient_watch::<DataProduct>(
+            raw_api::<DataProduct>(&client, namespace),
+            report_tx.clone(),
+        ),
+        products.index.clone(),
+        products_writer,
+        &gate,
+        "dataproducts",
+        deleted_products_tx,
+    );
 
     // One DataProductAccess watch, shared by both controllers.
     let (accesses, accesses_writer) = reflector::store_shared::<DataProductAccess>(SHARED_BUFFER);
@@ -318,22 +335,17 @@ pub async fn run_with_metrics(
             .expect("a shared store has subscribers"),
     );
     let (deleted_accesses_tx, deleted_accesses) = futures::channel::mpsc::unbounded();
-    let accesses_cached = lenient_watch::<DataProductAccess>(
-        raw_api::<DataProductAccess>(&client, None),
-        report_tx.clone(),
-    )
-    .inspect_ok({
-        let index = accesses.index.clone();
-        move |e| index.apply(e)
-    })
-    .reflect_shared(accesses_writer);
-    let accesses_root = gate
-        .track("dataproductaccesses", accesses_cached)
-        .inspect_ok(move |e| {
-            if let watcher::Event::Delete(a) = e {
-                let _ = deleted_accesses_tx.unbounded_send(Ok(a.clone()));
-            }
-        });
+    let accesses_root = shared_watch(
+        lenient_watch::<DataProductAccess>(
+            raw_api::<DataProductAccess>(&client, None),
+            report_tx.clone(),
+        ),
+        accesses.index.clone(),
+        accesses_writer,
+        &gate,
+        "dataproductaccesses",
+        deleted_accesses_tx,
+    );
 
     let (templates, templates_writer) = reflector::store();
     let templates_stream = gate

@@ -189,8 +189,9 @@ pub fn granted_to(
 }
 
 /// Grants for approved consumers: those the producer lists, plus, for a public product, every
-/// valid access request of a consumer product. Expiry comes from the consumer's access request
-/// when there is one; on `today`, grants past it are left out.
+/// valid access request of a consumer product. Expiry comes from the consumer's access requests
+/// when there are any; on `today`, requests past it no longer count, so a grant whose requests
+/// have all expired is left out.
 fn grants(
     product: &DataProduct,
     template: &DataProductTemplate,
@@ -314,9 +315,6 @@ fn grants(
                 expires: latest_expiry(&current),
             });
         }
-    }
-    if let Some(today) = today {
-        grants.retain(|g| expired(g.expires.as_deref(), today).is_none());
     }
     grants
 }
